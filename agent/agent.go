@@ -81,6 +81,8 @@ type Agent struct {
 	interval time.Duration // heartbeat interval
 	info     runtime.Info
 	metadata *metadataServer // nil: disabled
+
+	ready chan struct{} // closed once Run has registered and started serving
 }
 
 // New checks cfg and returns an agent that is not yet running.
@@ -114,8 +116,14 @@ func New(cfg Config) (*Agent, error) {
 	cfg.Attributes = maps.Clone(cfg.Attributes)
 	cfg.Labels = maps.Clone(cfg.Labels)
 	log := cmp.Or(cfg.Logger, slog.Default())
-	return &Agent{cfg: cfg, log: log, c: newClient(cfg.Server, cfg.HTTPClient)}, nil
+	return &Agent{cfg: cfg, log: log, c: newClient(cfg.Server, cfg.HTTPClient), ready: make(chan struct{})}, nil
 }
+
+// Ready is closed once Run has registered the instance and started its
+// metadata endpoint and task loops: from then on ContainerInstanceARN and
+// MetadataEndpoint have their final values. It stays open if Run fails
+// before.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // ContainerInstanceARN is the instance the agent registered as ("" before).
 func (a *Agent) ContainerInstanceARN() string {
@@ -178,6 +186,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.heartbeats(ctx, cancel) }()
 	go func() { defer wg.Done(); a.serveLogRequests(ctx) }()
 	go func() { defer wg.Done(); a.cleanupLoop(ctx) }()
+	close(a.ready)
 	<-ctx.Done()
 	wg.Wait()
 	a.rec.wait()

@@ -381,7 +381,11 @@ func runAgent(t *testing.T, fs *fakeServer, rt runtime.Runtime, dataDir string, 
 			t.Error("agent did not stop within 10s")
 		}
 	})
-	waitFor(t, 10*time.Second, func() bool { return a.ContainerInstanceARN() != "" }, func() string { return "agent never registered" })
+	select {
+	case <-a.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent never registered")
+	}
 	return a, done, cancel
 }
 

@@ -206,9 +206,9 @@ func Translate(task *ecs.Task, td *ecs.TaskDefinition, opts TranslateOptions) (T
 		}
 		plan.Containers = append(plan.Containers, p)
 	}
-	for _, v := range tc.volumes {
-		if v.plan != nil {
-			plan.Volumes = append(plan.Volumes, *v.plan)
+	for _, v := range td.Volumes { // the task definition's order, not the map's
+		if p := tc.volumes[v.Name].plan; p != nil {
+			plan.Volumes = append(plan.Volumes, *p)
 		}
 	}
 	if plan.CreateOrder, err = createOrder(td); err != nil {

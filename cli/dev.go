@@ -123,19 +123,16 @@ func (d *devAgent) start(ctx context.Context, srv *server.Server, sf serverFlags
 			failed <- err
 		}
 	}()
-	deadline := time.After(15 * time.Second)
-	for a.ContainerInstanceARN() == "" {
-		select {
-		case err := <-failed:
-			d.status = fmt.Sprintf("No agent runs: %v", err)
-			return
-		case <-deadline:
-			d.status = "Agent:    still registering (see the log)"
-			return
-		case <-ctx.Done():
-			return
-		case <-time.After(10 * time.Millisecond):
-		}
+	select {
+	case <-a.Ready():
+	case err := <-failed:
+		d.status = fmt.Sprintf("No agent runs: %v", err)
+		return
+	case <-time.After(15 * time.Second):
+		d.status = "Agent:    still registering (see the log)"
+		return
+	case <-ctx.Done():
+		return
 	}
 	d.status = fmt.Sprintf("Agent:    container instance %s\n          in cluster %s, running tasks on Docker %s at %s",
 		a.ContainerInstanceARN(), ecs.DefaultClusterName, info.EngineVersion, host)

@@ -120,8 +120,10 @@ func main() {
 	agentDone := make(chan error, 1)
 	go func() { agentDone <- a.Run(actx) }()
 	defer func() { acancel(); <-agentDone }()
-	for a.ContainerInstanceARN() == "" {
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case <-a.Ready():
+	case err := <-agentDone:
+		log.Fatalf("agent: %v", err)
 	}
 
 	td, err := api.RegisterTaskDefinition(ctx, &awsecs.RegisterTaskDefinitionInput{

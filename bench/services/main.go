@@ -441,11 +441,14 @@ func startGantry(ctx context.Context, dc *client.Client, ref, runID string) (*ga
 	actx, acancel := context.WithCancel(context.Background())
 	agentDone := make(chan error, 1)
 	go func() { agentDone <- a.Run(actx) }()
-	for a.ContainerInstanceARN() == "" {
-		if !sleep(ctx, 5*time.Millisecond) {
-			acancel()
-			return nil, ctx.Err()
-		}
+	select {
+	case <-a.Ready():
+	case err := <-agentDone:
+		acancel()
+		return nil, fmt.Errorf("agent: %v", err)
+	case <-ctx.Done():
+		acancel()
+		return nil, ctx.Err()
 	}
 	g := &gantry{srv: srv, api: api, ref: ref}
 	g.close = func() {

@@ -151,16 +151,12 @@ func (d *DockerCluster) StartAgent(t testing.TB) {
 			t.Error("the agent did not stop within 15s")
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for a.ContainerInstanceARN() == "" {
-		select {
-		case err := <-done:
-			t.Fatalf("agent: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the agent did not register within 30s")
-		}
+	select {
+	case <-a.Ready():
+	case err := <-done:
+		t.Fatalf("agent: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent did not register within 30s")
 	}
 	d.Agent = a
 }
