@@ -38,6 +38,7 @@ type Config struct {
 	CPU              int               // CPU units to register; 0: 1024 x logical CPUs
 	Memory           int               // MiB to register before the reserve; 0: the host's memory
 	ReservedMemory   int               // MiB kept back from MEMORY (ECS_RESERVED_MEMORY; ECS's default is 0)
+	GPUs             []string          // IDs of the host's GPUs, registered as the GPU resource (ECS_ENABLE_GPU_SUPPORT)
 
 	PullBehavior       PullBehavior      // default PullDefault
 	DefaultStopTimeout time.Duration     // default DefaultStopTimeout (30 s)

@@ -81,6 +81,11 @@ func registration(cfg *Config, info runtime.Info, id identity) (protocol.Registe
 			DockerVersion: "DockerVersion: " + info.EngineVersion,
 		},
 	}
+	if len(cfg.GPUs) > 0 {
+		// As the ECS agent registers GPUs: a STRINGSET of their IDs, which
+		// the scheduler pins to containers (their gpuIds).
+		req.Resources = append(req.Resources, ecs.Resource{Name: ecs.ResourceGPU, Type: ecs.ResourceTypeStringSet, StringSetValue: slices.Clone(cfg.GPUs)})
+	}
 	return req, nil
 }
 

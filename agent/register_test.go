@@ -134,6 +134,25 @@ func TestRegistrationOverrides(t *testing.T) {
 	}
 }
 
+// TestRegistrationGPUs: GPUs are registered as ECS's agent registers them,
+// a STRINGSET resource of their IDs, and only when there are some.
+func TestRegistrationGPUs(t *testing.T) {
+	t.Parallel()
+	req, err := registration(&Config{GPUs: []string{"GPU-a", "GPU-b"}}, dockerInfo, identity{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := resource(t, req.Resources, "GPU"); g.Type != "STRINGSET" || !slices.Equal(g.StringSetValue, []string{"GPU-a", "GPU-b"}) {
+		t.Errorf("GPU resource %+v", g)
+	}
+	req, _ = registration(&Config{}, dockerInfo, identity{})
+	for _, r := range req.Resources {
+		if r.Name == "GPU" {
+			t.Errorf("GPU registered without GPUs: %+v", r)
+		}
+	}
+}
+
 func TestRegistrationOldEngineAndSim(t *testing.T) {
 	t.Parallel()
 	old := dockerInfo

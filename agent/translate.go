@@ -257,7 +257,8 @@ func (tc *taskContext) translateContainer(index int, cd *ecs.ContainerDefinition
 	refuse := func(field, format string, args ...any) error {
 		return &RefusedError{Container: cd.Name, Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
-	if err := checkContainer(cd, tc.opts); err != nil {
+	err := checkContainer(cd, tc.opts)
+	if err != nil {
 		return ContainerPlan{}, err
 	}
 	spec := runtime.ContainerSpec{
@@ -289,6 +290,9 @@ func (tc *taskContext) translateContainer(index int, cd *ecs.ContainerDefinition
 	}
 	if cpu < 0 {
 		return p, refuse("cpu", "%d must not be negative", cpu)
+	}
+	if spec.GPUs, err = tc.gpus(cd, ov); err != nil {
+		return p, err
 	}
 	spec.CPUShares = int64(max(cpu, minCPUShares))
 	if mem != nil {
@@ -409,6 +413,37 @@ func (tc *taskContext) translateContainer(index int, cd *ecs.ContainerDefinition
 	}
 	p.Spec = spec
 	return p, nil
+}
+
+// gpus are the IDs of the GPUs the scheduler pinned to the container (its
+// gpuIds in the task), as many as its GPU resourceRequirement (or its
+// override's) asks for: fewer would run it without the GPUs it needs.
+func (tc *taskContext) gpus(cd *ecs.ContainerDefinition, ov *ecs.ContainerOverride) ([]string, error) {
+	reqs := cd.ResourceRequirements
+	if ov != nil && len(ov.ResourceRequirements) > 0 {
+		reqs = ov.ResourceRequirements
+	}
+	want := 0
+	for _, r := range reqs {
+		if r.Type == ecs.ResourceTypeGPU {
+			n, err := strconv.Atoi(r.Value)
+			if err != nil || n < 1 {
+				return nil, &RefusedError{Container: cd.Name, Field: "resourceRequirements", Reason: fmt.Sprintf("GPU value %q is not a positive number", r.Value)}
+			}
+			want = n
+		}
+	}
+	var ids []string
+	for _, c := range tc.task.Containers {
+		if c.Name == cd.Name {
+			ids = c.GPUIDs
+		}
+	}
+	if len(ids) != want {
+		return nil, &RefusedError{Container: cd.Name, Field: "resourceRequirements",
+			Reason: fmt.Sprintf("the container requires %d GPUs and the task assigns it %d", want, len(ids))}
+	}
+	return slices.Clone(ids), nil
 }
 
 // networkSettings maps hostname, DNS, extra hosts and links.
@@ -769,8 +804,8 @@ func containerOverrides(o *ecs.TaskOverride, td *ecs.TaskDefinition) (map[string
 			return nil, &RefusedError{Field: field + ".name", Reason: fmt.Sprintf("container %q is overridden twice", co.Name)}
 		case len(co.EnvironmentFiles) > 0:
 			return nil, &RefusedError{Container: co.Name, Field: field + ".environmentFiles", Reason: "environment files in S3 are " + notYet}
-		case len(co.ResourceRequirements) > 0:
-			return nil, &RefusedError{Container: co.Name, Field: field + ".resourceRequirements", Reason: notYet}
+		case slices.ContainsFunc(co.ResourceRequirements, func(r ecs.ResourceRequirement) bool { return r.Type != ecs.ResourceTypeGPU }):
+			return nil, &RefusedError{Container: co.Name, Field: field + ".resourceRequirements", Reason: "inference accelerators are " + notYet}
 		}
 		out[co.Name] = co
 	}
@@ -822,8 +857,9 @@ var unsupportedContainerMembers = []struct {
 		func(cd *ecs.ContainerDefinition) bool { return len(cd.Secrets) > 0 }},
 	{"interactive", "stdin is " + notYet, func(cd *ecs.ContainerDefinition) bool { return isTrue(cd.Interactive) }},
 	{"pseudoTerminal", "TTYs are " + notYet, func(cd *ecs.ContainerDefinition) bool { return isTrue(cd.PseudoTerminal) }},
-	{"resourceRequirements", "GPUs and inference accelerators are " + notYet,
-		func(cd *ecs.ContainerDefinition) bool { return len(cd.ResourceRequirements) > 0 }},
+	{"resourceRequirements", "inference accelerators are " + notYet, func(cd *ecs.ContainerDefinition) bool {
+		return slices.ContainsFunc(cd.ResourceRequirements, func(r ecs.ResourceRequirement) bool { return r.Type != ecs.ResourceTypeGPU })
+	}},
 	{"firelensConfiguration", "FireLens is " + notYet,
 		func(cd *ecs.ContainerDefinition) bool { return cd.FirelensConfiguration != nil }},
 	{"credentialSpecs", "credential specs are for Windows containers",

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -400,9 +401,18 @@ func TestTranslateRefuses(t *testing.T) {
 		{"EnvironmentFiles", cd(func(c *ecs.ContainerDefinition) {
 			c.EnvironmentFiles = []ecs.EnvironmentFile{{Type: "s3", Value: "arn:aws:s3:::b/k.env"}}
 		}), "container app: environmentFiles: environment files in S3 are not supported"},
-		{"GPU", cd(func(c *ecs.ContainerDefinition) {
+		{"GPUNotAssigned", cd(func(c *ecs.ContainerDefinition) {
 			c.ResourceRequirements = []ecs.ResourceRequirement{{Type: "GPU", Value: "1"}}
-		}), "resourceRequirements"},
+		}), "container app: resourceRequirements: the container requires 1 GPUs and the task assigns it 0"},
+		{"GPUOverrideNotAssigned", func(td *ecs.TaskDefinition, task *ecs.Task) {
+			td.ContainerDefinitions[0].ResourceRequirements = []ecs.ResourceRequirement{{Type: "GPU", Value: "1"}}
+			task.Containers = []ecs.Container{{Name: "app", GPUIDs: []string{"g0"}}}
+			task.Overrides = &ecs.TaskOverride{ContainerOverrides: []ecs.ContainerOverride{{Name: "app",
+				ResourceRequirements: []ecs.ResourceRequirement{{Type: "GPU", Value: "2"}}}}}
+		}, "container app: resourceRequirements: the container requires 2 GPUs and the task assigns it 1"},
+		{"InferenceAccelerator", cd(func(c *ecs.ContainerDefinition) {
+			c.ResourceRequirements = []ecs.ResourceRequirement{{Type: "InferenceAccelerator", Value: "dev"}}
+		}), "container app: resourceRequirements: inference accelerators are not supported"},
 		{"PortRange", cd(func(c *ecs.ContainerDefinition) {
 			c.PortMappings = []ecs.PortMapping{{ContainerPortRange: "8000-8010"}}
 		}), "portMappings[0].containerPortRange"},
@@ -613,6 +623,25 @@ func TestTranslatePrivilegedWhenAllowed(t *testing.T) {
 	plan, err := Translate(&ecs.Task{TaskARN: testTaskARN}, &td, opts)
 	if err != nil || !plan.Containers[0].Spec.Privileged {
 		t.Fatalf("%v %+v", err, plan)
+	}
+}
+
+// TestTranslateGPUs: a container gets the GPUs the scheduler pinned to it
+// (its gpuIds in the task), and only it.
+func TestTranslateGPUs(t *testing.T) {
+	td := baseTaskDef()
+	td.ContainerDefinitions[0].ResourceRequirements = []ecs.ResourceRequirement{{Type: ecs.ResourceTypeGPU, Value: "2"}}
+	td.ContainerDefinitions = append(td.ContainerDefinitions, ecs.ContainerDefinition{Name: "side", Image: "busybox", Memory: i32(16)})
+	task := ecs.Task{TaskARN: testTaskARN, Containers: []ecs.Container{{Name: "app", GPUIDs: []string{"g1", "g3"}}, {Name: "side"}}}
+	plan, err := Translate(&task, &td, testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plan.Containers[0].Spec.GPUs; !slices.Equal(got, []string{"g1", "g3"}) {
+		t.Errorf("app GPUs = %q", got)
+	}
+	if got := plan.Containers[1].Spec.GPUs; got != nil {
+		t.Errorf("side GPUs = %q", got)
 	}
 }
 

@@ -23,6 +23,9 @@ const (
 	ResourceMemory   = "MEMORY"
 	ResourcePorts    = "PORTS"
 	ResourcePortsUDP = "PORTS_UDP"
+	// ResourceGPU is the instance's GPUs: a STRINGSET of their IDs, as the
+	// ECS agent registers them when GPU support is enabled.
+	ResourceGPU = "GPU"
 
 	ResourceTypeInteger   = "INTEGER"
 	ResourceTypeStringSet = "STRINGSET"
@@ -52,8 +55,9 @@ func PortsResource(name string, ports []int32) Resource {
 }
 
 // ValidateResources checks registered resources: CPU and MEMORY present as
-// non-negative integers, PORTS and PORTS_UDP sets of port numbers, no name
-// twice. Other (custom) resources are kept as they are.
+// non-negative integers, PORTS and PORTS_UDP sets of port numbers, GPU a set
+// of distinct IDs, no name twice. Other (custom) resources are kept as they
+// are.
 func ValidateResources(rs []Resource) error {
 	seen := map[string]bool{}
 	for _, r := range rs {
@@ -75,6 +79,17 @@ func ValidateResources(rs []Resource) error {
 			}
 			if _, err := ParsePorts(r.StringSetValue); err != nil {
 				return InvalidParameter("Resource %s: %v", r.Name, err)
+			}
+		case ResourceGPU:
+			if r.Type != ResourceTypeStringSet {
+				return InvalidParameter("Resource %s must be of type STRINGSET.", r.Name)
+			}
+			ids := map[string]bool{}
+			for _, id := range r.StringSetValue {
+				if id == "" || ids[id] {
+					return InvalidParameter("Resource GPU: GPU IDs must be non-empty and distinct.")
+				}
+				ids[id] = true
 			}
 		}
 	}

@@ -256,10 +256,10 @@ func (a *API) commitBatch(ctx context.Context, cp *clusterPlacer, batch []*place
 					index[ni] = j
 					insts, revs = append(insts, recs[ni]), append(revs, rv[ni])
 				}
-				t := r.spec.newTask(a.scope, r.ids[k], insts[j], at)
+				h := work[ni].Take(&r.spec.demand) // assigns the task's GPUs
+				t := r.spec.newTask(a.scope, r.ids[k], insts[j], at, h.GPUIDs)
 				r.placed = append(r.placed, t)
-				tasks, held, on = append(tasks, t), append(held, r.spec.demand.Resources), append(on, j)
-				work[ni].Take(&r.spec.demand)
+				tasks, held, on = append(tasks, t), append(held, h), append(on, j)
 			}
 		}
 	})

@@ -107,8 +107,10 @@ func (a *API) runnableTaskDefinition(ctx context.Context, ref string) (*ecs.Task
 		return nil, ecs.UnsupportedFeature("Gantry does not run tasks in awsvpc network mode yet; use bridge or host.")
 	}
 	for _, cd := range td.ContainerDefinitions {
-		if len(cd.ResourceRequirements) > 0 {
-			return nil, ecs.UnsupportedFeature("Container %s has resourceRequirements (GPUs or accelerators), which Gantry does not schedule yet.", cd.Name)
+		for _, r := range cd.ResourceRequirements {
+			if r.Type != ecs.ResourceTypeGPU {
+				return nil, ecs.UnsupportedFeature("Container %s has a resourceRequirement of type %s, which Gantry does not schedule.", cd.Name, r.Type)
+			}
 		}
 	}
 	return td, nil
@@ -197,14 +199,22 @@ func validateContainerOverride(co *ecs.ContainerOverride) error {
 	switch {
 	case len(co.EnvironmentFiles) > 0:
 		return ecs.UnsupportedFeature("environmentFiles overrides (Amazon S3) are not supported by Gantry.")
-	case len(co.ResourceRequirements) > 0:
-		return ecs.UnsupportedFeature("resourceRequirements overrides (GPUs) are not supported by Gantry yet.")
 	case co.CPU != nil && *co.CPU < 0:
 		return ecs.InvalidParameter("Container %s: the cpu override must not be negative.", co.Name)
 	case co.Memory != nil && *co.Memory < minContainerMemoryMiB:
 		return ecs.InvalidParameter("Container %s: the memory override must be at least %d MiB.", co.Name, minContainerMemoryMiB)
 	case co.MemoryReservation != nil && *co.MemoryReservation < minContainerMemoryMiB:
 		return ecs.InvalidParameter("Container %s: the memoryReservation override must be at least %d MiB.", co.Name, minContainerMemoryMiB)
+	}
+	for _, r := range co.ResourceRequirements {
+		switch r.Type {
+		case ecs.ResourceTypeGPU:
+			if n, err := strconv.Atoi(r.Value); err != nil || n < 1 {
+				return ecs.InvalidParameter("Container %s: invalid GPU resourceRequirements override value '%s'. Specify a positive number of GPUs.", co.Name, r.Value)
+			}
+		default:
+			return ecs.UnsupportedFeature("Container %s: resourceRequirements overrides of type %s are not supported by Gantry.", co.Name, r.Type)
+		}
 	}
 	for _, kv := range co.Environment {
 		if kv.Name == "" {
@@ -254,13 +264,16 @@ func validateStartedBy(s string) error {
 }
 
 // newTask is a new task record for the spec, placed on inst, as ECS shows
-// a task RunTask just created: PENDING, desired RUNNING, version 1.
-func (sp *taskSpec) newTask(scope ecs.Scope, id string, inst *state.InstanceRecord, at time.Time) *state.TaskRecord {
+// a task RunTask just created: PENDING, desired RUNNING, version 1. gpus
+// are the instance's GPUs the task holds (Node.Take), dealt out to its
+// containers as their gpuIds.
+func (sp *taskSpec) newTask(scope ecs.Scope, id string, inst *state.InstanceRecord, at time.Time, gpus []string) *state.TaskRecord {
 	ts := awsproto.Timestamp{Time: at}
 	arn := scope.TaskARN(sp.cluster, id)
 	td := &sp.td.TaskDefinition
 	var health ecs.HealthStatus
 	containers := make([]ecs.Container, 0, len(td.ContainerDefinitions))
+	gpuIDs := scheduler.ContainerGPUIDs(td, sp.overrides, gpus)
 	for i := range td.ContainerDefinitions {
 		cd := scheduler.EffectiveContainer(&td.ContainerDefinitions[i], sp.overrides)
 		c := ecs.Container{
@@ -271,6 +284,7 @@ func (sp *taskSpec) newTask(scope ecs.Scope, id string, inst *state.InstanceReco
 			LastStatus:        ecs.ContainerStatusPending,
 			NetworkInterfaces: []ecs.NetworkInterface{},
 			CPU:               strconv.Itoa(int(cd.CPU)),
+			GPUIDs:            gpuIDs[i],
 		}
 		if cd.Memory != nil {
 			c.Memory = strconv.Itoa(int(*cd.Memory))

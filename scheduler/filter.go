@@ -40,6 +40,7 @@ var DefaultFilters = []Filter{
 	MemoryFilter{},
 	PortsFilter{},
 	PortsUDPFilter{},
+	GPUFilter{},
 }
 
 // StatusFilter admits only ACTIVE instances: DRAINING ones get no new
@@ -95,6 +96,13 @@ type PortsUDPFilter struct{}
 
 func (PortsUDPFilter) Check(d *Demand, n *Node) bool { return portsFree(d.PortsUDP, n.PortsUDP) }
 func (PortsUDPFilter) Explain(*Node) string          { return "RESOURCE:PORTS_UDP" }
+
+// GPUFilter admits instances with as many GPUs free as the task's
+// containers require in all.
+type GPUFilter struct{}
+
+func (GPUFilter) Check(d *Demand, n *Node) bool { return d.GPUs <= int64(len(n.GPUs)) }
+func (GPUFilter) Explain(*Node) string          { return "RESOURCE:GPU" }
 
 // portsFree: the wanted ports are free on the node and the task does not
 // want one port twice (two containers of one task cannot share it).

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"iter"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/gantry-dev/gantry/ecs"
@@ -32,6 +33,7 @@ type Node struct {
 
 	CPU, Memory     int64          // remaining
 	Ports, PortsUDP map[int32]bool // host ports taken (reserved or held by tasks)
+	GPUs            []string       // IDs of the GPUs no task holds, in registration order
 }
 
 // Held is what one task placed on an instance holds there until it is
@@ -81,14 +83,24 @@ func NewNode(ci *ecs.ContainerInstance, connected bool, held []Held) Node {
 		case ecs.ResourcePortsUDP:
 			ports, _ := ecs.ParsePorts(r.StringSetValue)
 			addPorts(n.PortsUDP, ports)
+		case ecs.ResourceGPU:
+			n.GPUs = r.StringSetValue
 		}
 	}
 	return n
 }
 
-// Take accounts for a task that needs d placed on n. The maps it changes
-// are copied first: n may share them with the caller's Node.
-func (n *Node) Take(d *Demand) {
+// Take accounts for a task that needs d placed on n and returns what the
+// task holds there: d's resources with the GPUs it was given (the first
+// free ones, so a caller repeating a Place decision on the same nodes
+// assigns the same IDs). The maps and slices it changes are copied first:
+// n may share them with the caller's Node.
+func (n *Node) Take(d *Demand) Resources {
+	held := d.Resources
+	if k := min(int(d.GPUs), len(n.GPUs)); k > 0 {
+		held.GPUIDs = slices.Clone(n.GPUs[:k])
+		n.GPUs = n.GPUs[k:]
+	}
 	n.CPU -= d.CPU
 	n.Memory -= d.Memory
 	if len(d.Ports) > 0 {
@@ -106,6 +118,7 @@ func (n *Node) Take(d *Demand) {
 		n.Groups = g
 	}
 	n.RunningTasks++
+	return held
 }
 
 // Matches reports whether the instance satisfies a cluster query language

@@ -2,19 +2,24 @@ package scheduler
 
 import (
 	"slices"
+	"strconv"
 
 	"github.com/gantry-dev/gantry/ecs"
 )
 
 // Resources are what one task holds on its container instance from
 // placement until it is STOPPED, as ECS accounts them: CPU units, MiB of
-// memory, and the fixed host ports it binds. Dynamic host ports (hostPort
-// 0 in bridge mode) are not reserved, as in ECS.
+// memory, the fixed host ports it binds, and its GPUs. Dynamic host ports
+// (hostPort 0 in bridge mode) are not reserved, as in ECS.
 type Resources struct {
 	CPU      int64   `json:"cpu,omitempty"`
 	Memory   int64   `json:"memory,omitempty"`
 	Ports    []int32 `json:"ports,omitempty"`    // TCP host ports
 	PortsUDP []int32 `json:"portsUdp,omitempty"` // UDP host ports
+	// GPUs is how many GPUs the task needs; GPUIDs, once it is placed,
+	// which of the instance's GPUs it holds (Node.Take assigns them).
+	GPUs   int64    `json:"gpus,omitempty"`
+	GPUIDs []string `json:"gpuIds,omitempty"`
 }
 
 // TaskResources computes what a task of td, with overrides ov (may be
@@ -27,7 +32,8 @@ type Resources struct {
 //     memory resources for the container instance ... Otherwise, the value
 //     of memory is used.", ContainerDefinition API reference);
 //   - PORTS / PORTS_UDP: every fixed host port; in host network mode a
-//     mapping's host port is its container port.
+//     mapping's host port is its container port;
+//   - GPU: the sum of the containers' GPU resourceRequirements.
 //
 // Overrides replace the values they name. Values that do not parse count
 // as zero: the caller validates overrides before it places.
@@ -43,6 +49,7 @@ func TaskResources(td *ecs.TaskDefinition, ov *ecs.TaskOverride) Resources {
 	for i := range td.ContainerDefinitions {
 		cd := EffectiveContainer(&td.ContainerDefinitions[i], ov)
 		r.CPU += int64(cd.CPU)
+		r.GPUs += ContainerGPUs(cd)
 		switch {
 		case cd.MemoryReservation != nil:
 			r.Memory += int64(*cd.MemoryReservation)
@@ -90,9 +97,38 @@ func hostPort(mode ecs.NetworkMode, pm ecs.PortMapping) int32 {
 	return 0
 }
 
-// EffectiveContainer returns cd with the cpu, memory and memoryReservation
-// of its override in ov applied (command and environment are the agent's
-// business). cd itself is not modified.
+// ContainerGPUs is the number of GPUs a container requires (its GPU
+// resourceRequirement; 0 for none or a value that does not parse, which
+// registration refuses).
+func ContainerGPUs(cd *ecs.ContainerDefinition) int64 {
+	for _, r := range cd.ResourceRequirements {
+		if r.Type == ecs.ResourceTypeGPU {
+			if n, err := strconv.ParseInt(r.Value, 10, 64); err == nil && n > 0 {
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// ContainerGPUIDs deals the GPU IDs a task holds out to its containers, in
+// task definition order, each as many as it requires (ECS pins each GPU to
+// one container: a container's gpuIds). ov is applied as in
+// TaskResources. The result is indexed like td.ContainerDefinitions.
+func ContainerGPUIDs(td *ecs.TaskDefinition, ov *ecs.TaskOverride, ids []string) [][]string {
+	out := make([][]string, len(td.ContainerDefinitions))
+	for i := range td.ContainerDefinitions {
+		n := min(ContainerGPUs(EffectiveContainer(&td.ContainerDefinitions[i], ov)), int64(len(ids)))
+		if n > 0 {
+			out[i], ids = slices.Clone(ids[:n]), ids[n:]
+		}
+	}
+	return out
+}
+
+// EffectiveContainer returns cd with the cpu, memory, memoryReservation and
+// resourceRequirements of its override in ov applied (command and
+// environment are the agent's business). cd itself is not modified.
 func EffectiveContainer(cd *ecs.ContainerDefinition, ov *ecs.TaskOverride) *ecs.ContainerDefinition {
 	if ov == nil {
 		return cd
@@ -111,6 +147,9 @@ func EffectiveContainer(cd *ecs.ContainerDefinition, ov *ecs.TaskOverride) *ecs.
 		if co.MemoryReservation != nil {
 			c.MemoryReservation = co.MemoryReservation
 		}
+		if len(co.ResourceRequirements) > 0 {
+			c.ResourceRequirements = co.ResourceRequirements
+		}
 		return &c
 	}
 	return cd
@@ -119,15 +158,22 @@ func EffectiveContainer(cd *ecs.ContainerDefinition, ov *ecs.TaskOverride) *ecs.
 // Remaining is what DescribeContainerInstances reports as
 // remainingResources: the registered resources less what the tasks in held
 // hold. PORTS and PORTS_UDP list the ports taken: those registered as
-// reserved and those held by tasks.
+// reserved and those held by tasks. GPU lists the GPUs no task holds.
 func Remaining(registered []ecs.Resource, held []Resources) []ecs.Resource {
 	var cpu, mem int64
 	var ports, udp []int32
+	var gpus map[string]bool
 	for _, h := range held {
 		cpu += h.CPU
 		mem += h.Memory
 		ports = append(ports, h.Ports...)
 		udp = append(udp, h.PortsUDP...)
+		for _, id := range h.GPUIDs {
+			if gpus == nil {
+				gpus = map[string]bool{}
+			}
+			gpus[id] = true
+		}
 	}
 	out := make([]ecs.Resource, 0, len(registered))
 	for _, r := range registered {
@@ -142,6 +188,8 @@ func Remaining(registered []ecs.Resource, held []Resources) []ecs.Resource {
 		case ecs.ResourcePortsUDP:
 			reserved, _ := ecs.ParsePorts(r.StringSetValue)
 			r = ecs.PortsResource(r.Name, append(reserved, udp...))
+		case ecs.ResourceGPU:
+			r.StringSetValue = slices.DeleteFunc(slices.Clone(r.StringSetValue), func(id string) bool { return gpus[id] })
 		default:
 			r.StringSetValue = slices.Clone(r.StringSetValue)
 		}

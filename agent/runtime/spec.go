@@ -39,6 +39,10 @@ type ContainerSpec struct {
 	VolumesFrom []VolumesFrom
 	Tmpfs       []Tmpfs
 	Devices     []Device
+	// GPUs are IDs of the host's NVIDIA GPUs the container may use (ECS's
+	// gpuIds). The Docker runtime asks the engine's nvidia driver for them,
+	// which fails on a host without the NVIDIA container toolkit.
+	GPUs []string
 
 	ReadonlyRootfs bool
 	Privileged     bool     // every capability and device; a Runtime may refuse it (ErrUnsupported)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -41,7 +42,7 @@ func (a attrFlags) Set(s string) error {
 // agentFlags are gantry agent's flags.
 type agentFlags struct {
 	server, cluster, token, tokenFile, dataDir string
-	az, runtime, pull, logLevel                string
+	az, runtime, pull, logLevel, gpus          string
 	cpu, memory, reserved                      int
 	stopTimeout, cleanupWait, simStartDelay    time.Duration
 	allowPrivileged                            bool
@@ -64,6 +65,7 @@ func Run(args []string, stdout, stderr io.Writer, version string) int {
 	fs.IntVar(&f.cpu, "cpu", 0, "CPU units to register (default 1024 per logical CPU)")
 	fs.IntVar(&f.memory, "memory", 0, "memory to register in MiB (default the host's)")
 	fs.IntVar(&f.reserved, "reserved-memory", 0, "MiB of memory kept back for the host (ECS_RESERVED_MEMORY)")
+	fs.StringVar(&f.gpus, "gpus", "", "comma-separated IDs of the host's NVIDIA GPUs to register (as nvidia-smi -L lists them); tasks get them as gpuIds")
 	fs.StringVar(&f.runtime, "runtime", "docker", "container runtime: docker (DOCKER_HOST honoured) or sim (simulated)")
 	fs.DurationVar(&f.simStartDelay, "sim-start-delay", 0, "with --runtime sim: how long a simulated container takes to start")
 	fs.StringVar(&f.pull, "image-pull-behavior", "default", "default, always, once or prefer-cached (ECS_IMAGE_PULL_BEHAVIOR)")
@@ -96,7 +98,11 @@ func Run(args []string, stdout, stderr io.Writer, version string) int {
 	if f.cleanupWait <= 0 {
 		return fail(2, "--task-cleanup-wait must be positive")
 	}
-	rt, closeRT, err := newRuntime(&f, log)
+	gpus, err := gpuIDs(f.gpus)
+	if err != nil {
+		return fail(2, "--gpus: %v", err)
+	}
+	rt, closeRT, err := newRuntime(&f, gpus, log)
 	if err != nil {
 		return fail(2, "%v", err)
 	}
@@ -116,6 +122,7 @@ func Run(args []string, stdout, stderr io.Writer, version string) int {
 		CPU:                f.cpu,
 		Memory:             f.memory,
 		ReservedMemory:     f.reserved,
+		GPUs:               gpus,
 		PullBehavior:       agent.PullBehavior(f.pull),
 		DefaultStopTimeout: f.stopTimeout,
 		TaskCleanupWait:    f.cleanupWait,
@@ -164,8 +171,28 @@ func joinToken(flagToken, file string) (string, error) {
 	return "", errors.New("a join token is required: --token, --token-file or GANTRY_AGENT_TOKEN")
 }
 
-// newRuntime returns the named runtime and a function that releases it.
-func newRuntime(f *agentFlags, log *slog.Logger) (runtime.Runtime, func(), error) {
+// gpuIDs reads --gpus: distinct, non-empty IDs separated by commas.
+func gpuIDs(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []string
+	for id := range strings.SplitSeq(s, ",") {
+		id = strings.TrimSpace(id)
+		switch {
+		case id == "":
+			return nil, fmt.Errorf("%q: an empty GPU ID", s)
+		case slices.Contains(out, id):
+			return nil, fmt.Errorf("GPU %s is listed twice", id)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// newRuntime returns the named runtime and a function that releases it;
+// gpus are the host's GPUs (the sim runtime pretends to have them).
+func newRuntime(f *agentFlags, gpus []string, log *slog.Logger) (runtime.Runtime, func(), error) {
 	if f.simStartDelay != 0 && f.runtime != "sim" {
 		return nil, nil, fmt.Errorf("--sim-start-delay needs --runtime sim")
 	}
@@ -177,7 +204,7 @@ func newRuntime(f *agentFlags, log *slog.Logger) (runtime.Runtime, func(), error
 		}
 		return rt, func() { rt.Close() }, nil
 	case "sim":
-		return sim.New(sim.Options{AllowPrivileged: f.allowPrivileged, StartDelay: f.simStartDelay}), func() {}, nil
+		return sim.New(sim.Options{AllowPrivileged: f.allowPrivileged, StartDelay: f.simStartDelay, GPUs: gpus}), func() {}, nil
 	}
 	return nil, nil, fmt.Errorf("--runtime %q: docker or sim", f.runtime)
 }

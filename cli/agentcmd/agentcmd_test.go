@@ -3,6 +3,7 @@ package agentcmd
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -42,6 +43,19 @@ func TestAttributeFlags(t *testing.T) {
 	for _, bad := range []string{"novalue", "=x"} {
 		if err := a.Set(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestGPUIDs(t *testing.T) {
+	for in, want := range map[string][]string{"": nil, " ": nil, "GPU-a": {"GPU-a"}, "GPU-a, GPU-b": {"GPU-a", "GPU-b"}} {
+		if got, err := gpuIDs(in); err != nil || !slices.Equal(got, want) {
+			t.Errorf("gpuIDs(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"a,,b", "a,a", ","} {
+		if _, err := gpuIDs(bad); err == nil {
+			t.Errorf("gpuIDs(%q) accepted", bad)
 		}
 	}
 }

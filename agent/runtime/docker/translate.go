@@ -117,6 +117,15 @@ func Translate(spec runtime.ContainerSpec, policy Policy) (EngineConfig, error) 
 		}
 		host.Devices = append(host.Devices, dev)
 	}
+	if len(spec.GPUs) > 0 {
+		// As the ECS agent asks for its gpuIds (ECS Anywhere): the engine's
+		// NVIDIA driver exposes exactly these GPUs.
+		host.DeviceRequests = []container.DeviceRequest{{
+			Driver:       "nvidia",
+			DeviceIDs:    slices.Clone(spec.GPUs),
+			Capabilities: [][]string{{"gpu"}},
+		}}
+	}
 	storage(spec, host)
 	ports(spec.Ports, mode, cfg, host)
 	return EngineConfig{Name: spec.Name, Config: cfg, Host: host, Network: &network.NetworkingConfig{}}, nil

@@ -135,6 +135,19 @@ func TestTranslate(t *testing.T) {
 			},
 		},
 		{
+			name: "GPUs",
+			spec: runtime.ContainerSpec{Image: "app:1", GPUs: []string{"GPU-1", "GPU-3"}},
+			want: EngineConfig{
+				Config: &container.Config{Image: "app:1"},
+				Host: func() *container.HostConfig {
+					h := base("bridge")
+					h.DeviceRequests = []container.DeviceRequest{{Driver: "nvidia", DeviceIDs: []string{"GPU-1", "GPU-3"}, Capabilities: [][]string{{"gpu"}}}}
+					return h
+				}(),
+				Network: &network.NetworkingConfig{},
+			},
+		},
+		{
 			name: "StorageNetworkingLogsHealth",
 			spec: runtime.ContainerSpec{
 				Image: "app:1",

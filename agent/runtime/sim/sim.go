@@ -36,6 +36,9 @@ type Options struct {
 	Images          []string      // images stored locally from the start
 	AllowPrivileged bool          // as docker.Policy
 	Info            runtime.Info  // what Info reports; zero fields get defaults (4 CPUs, 8 GiB, linux)
+	// GPUs are the host's simulated GPU IDs: a container may ask for these
+	// only (a real engine fails to start one asking for another).
+	GPUs []string
 
 	// PullFn decides a Pull; nil: every pull succeeds. A nil result stores
 	// the image.
@@ -127,6 +130,11 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (strin
 	}
 	if spec.Privileged && !r.opts.AllowPrivileged {
 		return "", runtime.Unsupported("Privileged", "this host does not allow privileged containers")
+	}
+	for _, g := range spec.GPUs {
+		if !slices.Contains(r.opts.GPUs, g) {
+			return "", runtime.Unsupported("GPUs", "this host has no GPU %q", g)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -114,6 +114,19 @@ func TestStaticHostPortConflict(t *testing.T) {
 	}
 }
 
+// TestGPUs: a container may ask for the simulated host's GPUs only.
+func TestGPUs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rt := sim.New(sim.Options{Images: []string{image}, GPUs: []string{"g0", "g1"}})
+	if _, err := rt.Create(ctx, runtime.ContainerSpec{Image: image, GPUs: []string{"g1"}}); err != nil {
+		t.Errorf("a host GPU: %v", err)
+	}
+	if _, err := rt.Create(ctx, runtime.ContainerSpec{Image: image, GPUs: []string{"g2"}}); !errors.Is(err, runtime.ErrUnsupported) {
+		t.Errorf("a GPU the host lacks: %v", err)
+	}
+}
+
 func TestStartHonoursContext(t *testing.T) {
 	t.Parallel()
 	rt := sim.New(sim.Options{Images: []string{image}, StartDelay: time.Hour})
