@@ -387,7 +387,8 @@ func (a *Agent) deregistered(ctx context.Context) {
 }
 
 // streamAssignments keeps the assignments stream open, reconnecting with
-// backoff, and applies every snapshot it receives.
+// backoff, and applies every message it receives (a snapshot on each
+// connection, then deltas).
 func (a *Agent) streamAssignments(ctx context.Context) {
 	bo := backoff{min: 100 * time.Millisecond, max: 10 * time.Second}
 	for ctx.Err() == nil {

@@ -23,8 +23,8 @@ import (
 
 // fakeServer speaks the server side of the agent protocol from memory: it
 // is what the agent's tests run against, so they need neither etcd nor the
-// real control plane. It follows docs/agent-protocol.md: snapshots on
-// connect and on every change, keepalives, reports only about the caller's
+// real control plane. It follows docs/agent-protocol.md: a snapshot on
+// connect, a delta on every change, keepalives, reports only about the caller's
 // own tasks, and a task leaves the snapshots once reported STOPPED.
 type fakeServer struct {
 	t         *testing.T
@@ -156,14 +156,25 @@ func (fs *fakeServer) assignments(w http.ResponseWriter, r *http.Request) {
 	keepalive := time.NewTicker(100 * time.Millisecond)
 	defer keepalive.Stop()
 	enc := json.NewEncoder(w)
+	var known map[string]string // task ARN -> desired status the agent was told; nil before the snapshot
 	for {
 		fs.mu.Lock()
-		a := protocol.Assignment{Revision: fs.rev, Tasks: []protocol.AssignedTask{}}
+		a := protocol.Assignment{Revision: fs.rev, Tasks: []protocol.AssignedTask{}, Delta: known != nil}
+		now := map[string]string{}
 		for arn, at := range fs.tasks {
 			if fs.owner[arn] == inst {
-				a.Tasks = append(a.Tasks, *at)
+				now[arn] = at.Task.DesiredStatus
+				if d, ok := known[arn]; !ok || d != at.Task.DesiredStatus || !a.Delta {
+					a.Tasks = append(a.Tasks, *at)
+				}
 			}
 		}
+		for arn := range known {
+			if _, ok := now[arn]; !ok {
+				a.Removed = append(a.Removed, arn)
+			}
+		}
+		known = now
 		changed := fs.changed
 		fs.mu.Unlock()
 		if enc.Encode(a) != nil {

@@ -13,7 +13,7 @@ import (
 )
 
 // reconciler keeps one runner per task the server has placed on this
-// instance. Assignments (level-triggered snapshots) say which tasks exist
+// instance. Assignments (a snapshot, then deltas) say which tasks exist
 // and what the server wants of them; runtime events wake the runner of the
 // task whose container they concern. Runners drive their task's machine
 // and hand its reports to a per-task reporter, so a slow or unreachable
@@ -27,7 +27,7 @@ type reconciler struct {
 	mu       sync.Mutex
 	ctx      context.Context // the runners' lifetime; set by start
 	tasks    map[string]*taskRunner
-	assigned map[string]bool // task ARNs in the latest snapshot
+	assigned map[string]bool // task ARNs assigned: the latest snapshot and the deltas since
 	synced   bool            // a snapshot was applied: tasks without a runner are not this instance's
 	wg       sync.WaitGroup
 }
@@ -47,17 +47,21 @@ func (r *reconciler) start(ctx context.Context) {
 // context given to start ends).
 func (r *reconciler) wait() { r.wg.Wait() }
 
-// apply reconciles with a snapshot of the tasks placed on this instance.
-// A task missing from it is no longer wanted (its record is STOPPED): its
-// runner stops it, and is forgotten once it has reported so.
+// apply reconciles with an assignments message. A snapshot replaces the
+// assigned set: a task missing from it is no longer wanted (its record is
+// STOPPED). A delta adds or updates the tasks it carries and removes those
+// it names. A task no longer wanted is stopped by its runner, which is
+// forgotten once it has reported so.
 func (r *reconciler) apply(a protocol.Assignment) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.synced = true
-	r.assigned = make(map[string]bool, len(a.Tasks))
+	if !a.Delta {
+		r.synced = true
+		r.assigned = make(map[string]bool, len(a.Tasks))
+	}
 	for _, at := range a.Tasks {
 		arn := at.Task.TaskARN
-		if arn == "" || r.assigned[arn] {
+		if arn == "" {
 			continue
 		}
 		r.assigned[arn] = true
@@ -72,15 +76,30 @@ func (r *reconciler) apply(a protocol.Assignment) {
 		go tr.run(r.ctx)
 		go tr.reports.run(r.ctx, tr)
 	}
-	for arn, tr := range r.tasks {
-		if r.assigned[arn] {
-			continue
+	if a.Delta {
+		for _, arn := range a.Removed {
+			delete(r.assigned, arn)
+			r.unassigned(arn)
 		}
-		if tr.done() {
-			delete(r.tasks, arn)
-		} else {
-			tr.update(StatusStopped, false)
+		return
+	}
+	for arn := range r.tasks {
+		if !r.assigned[arn] {
+			r.unassigned(arn)
 		}
+	}
+}
+
+// unassigned stops a task that is no longer assigned, or forgets it if it
+// is stopped and reported. r.mu is held.
+func (r *reconciler) unassigned(arn string) {
+	tr := r.tasks[arn]
+	switch {
+	case tr == nil:
+	case tr.done():
+		delete(r.tasks, arn)
+	default:
+		tr.update(StatusStopped, false)
 	}
 }
 

@@ -230,55 +230,6 @@ func TestHeartbeatExpiry(t *testing.T) {
 	}
 }
 
-// TestAssignments: a snapshot on connect, one after each change, and the
-// stream carries tasks until the agent reports them STOPPED.
-func TestAssignments(t *testing.T) {
-	t.Parallel()
-	c, api := setup(t)
-	a := c.RegisterAgent(t, "c", testcluster.AgentOptions{})
-	first := aws.ToString(runTask(t, api).Tasks[0].TaskArn)
-	msgs := a.Assignments(context.Background())
-	next := func(what string, ok func(protocol.Assignment) bool) protocol.Assignment {
-		t.Helper()
-		timeout := time.After(10 * time.Second)
-		for {
-			select {
-			case m, open := <-msgs:
-				if !open {
-					t.Fatalf("stream ended waiting for %s", what)
-				}
-				if ok(m) {
-					return m
-				}
-			case <-timeout:
-				t.Fatalf("no assignment with %s", what)
-			}
-		}
-	}
-	m := next("the first task", func(m protocol.Assignment) bool { return len(m.Tasks) == 1 })
-	if m.Tasks[0].Task.TaskARN != first || m.Tasks[0].TaskDefinition.Family != "app" || m.Revision == 0 {
-		t.Errorf("snapshot: %+v", m)
-	}
-	second := aws.ToString(runTask(t, api).Tasks[0].TaskArn)
-	next("two tasks", func(m protocol.Assignment) bool { return len(m.Tasks) == 2 })
-	if _, err := api.StopTask(context.Background(), &awsecs.StopTaskInput{Cluster: aws.String("c"), Task: aws.String(first)}); err != nil {
-		t.Fatal(err)
-	}
-	next("the first task desired STOPPED", func(m protocol.Assignment) bool {
-		for _, at := range m.Tasks {
-			if at.Task.TaskARN == first && at.Task.DesiredStatus == "STOPPED" {
-				return true
-			}
-		}
-		return false
-	})
-	a.MustReport(report(first, "STOPPED"))
-	m = next("only the second task", func(m protocol.Assignment) bool { return len(m.Tasks) == 1 })
-	if m.Tasks[0].Task.TaskARN != second {
-		t.Errorf("after stop: %+v", m)
-	}
-}
-
 // TestAssignmentsKeepaliveAndShutdown: a quiet stream carries keepalives,
 // and ends when the server shuts down.
 func TestAssignmentsKeepaliveAndShutdown(t *testing.T) {

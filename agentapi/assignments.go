@@ -13,11 +13,13 @@ import (
 )
 
 // assignments streams the instance's assignments as NDJSON: a snapshot of
-// its tasks that are not STOPPED on connect, another after every change an
-// etcd watch on the instance's tasks reports (changes that arrive together
-// make one snapshot: each one is complete, so nothing is lost), and a
-// keepalive when the stream has been quiet for the keepalive interval. It
-// ends when the client goes away or the server shuts down.
+// its tasks that are not STOPPED on connect, then a delta after each batch
+// of changes an etcd watch on the instance's task index reports (changes
+// that arrive together make one delta), and a keepalive when the stream has
+// been quiet for the keepalive interval. A delta reads only the tasks that
+// are new to the agent or whose desired status changed, so its cost does
+// not grow with the number of tasks on the instance. It ends when the
+// client goes away or the server shuts down.
 func (h *Handler) assignments(w http.ResponseWriter, r *http.Request) {
 	rec, err := h.instance(r)
 	if err != nil {
@@ -56,7 +58,10 @@ type stream struct {
 	rc                *http.ResponseController
 	cluster, instance string
 	tds               map[string]*ecs.TaskDefinition // by ARN: revisions never change
-	rev               int64                          // revision of the last snapshot sent
+	rev               int64                          // revision of the last snapshot or delta sent
+	// sent is what the agent was told: the desired status of each task in
+	// the last snapshot or a later delta, by task ID, until it was removed.
+	sent map[string]string
 }
 
 func (s *stream) run(ctx context.Context) error {
@@ -67,13 +72,14 @@ func (s *stream) run(ctx context.Context) error {
 		if err := s.follow(ctx); err != nil {
 			return err
 		}
-		// The watch broke (compaction, a leader change): start over from a
-		// fresh snapshot.
+		// The watch broke (compaction, a leader change) or a delta could
+		// not be read: start over from a fresh snapshot, which replaces
+		// everything the agent was told.
 	}
 	return ctx.Err()
 }
 
-// follow sends a snapshot after each change the watch reports, and
+// follow sends a delta after each batch of changes the watch reports, and
 // keepalives in between, until the watch breaks (nil) or ctx ends.
 func (s *stream) follow(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(ctx)
@@ -81,6 +87,7 @@ func (s *stream) follow(ctx context.Context) error {
 	wch := s.h.store.WatchInstanceTasks(wctx, s.cluster, s.instance, s.rev+1)
 	tick := time.NewTicker(s.h.keepalive)
 	defer tick.Stop()
+	var changes []state.InstanceTaskChange
 	for {
 		select {
 		case <-ctx.Done():
@@ -90,45 +97,115 @@ func (s *stream) follow(ctx context.Context) error {
 				return err
 			}
 		case wr, ok := <-wch:
-			if !ok || wr.Err() != nil || wr.Canceled {
+			changes = changes[:0]
+			// Take what else is already waiting into the same delta.
+			for {
+				if !ok || wr.Err() != nil || wr.Canceled {
+					return nil
+				}
+				c, err := state.InstanceTaskChanges(wr)
+				if err != nil {
+					return err
+				}
+				changes = append(changes, c...)
+				select {
+				case wr, ok = <-wch:
+					continue
+				default:
+				}
+				break
+			}
+			sent, err := s.delta(ctx, changes)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				s.h.log.Warn("assignments delta failed; sending a snapshot", "containerInstance", s.instance, "err", err)
 				return nil
 			}
-			// Take what else is already waiting into the same snapshot.
-		drain:
-			for {
-				select {
-				case wr, ok := <-wch:
-					if !ok || wr.Err() != nil || wr.Canceled {
-						return nil
-					}
-				default:
-					break drain
-				}
+			if sent {
+				tick.Reset(s.h.keepalive)
 			}
-			if err := s.snapshot(ctx); err != nil {
-				return err
-			}
-			tick.Reset(s.h.keepalive)
 		}
 	}
 }
 
-// snapshot sends the instance's current assignments.
+// delta sends what changes (in revision order) mean for the agent: tasks
+// new to it or with a new desired status, read now and sent whole, and
+// tasks that are STOPPED, by ARN. A change of last status alone is the
+// agent's own report and is not echoed. sent is false when there was
+// nothing to send.
+func (s *stream) delta(ctx context.Context, changes []state.InstanceTaskChange) (sent bool, err error) {
+	last := make(map[string]state.InstanceTaskChange, len(changes))
+	var order []string
+	rev := s.rev
+	for _, c := range changes {
+		if _, ok := last[c.TaskID]; !ok {
+			order = append(order, c.TaskID)
+		}
+		last[c.TaskID] = c
+		rev = max(rev, c.Revision)
+	}
+	var fetch, removed []string
+	for _, id := range order {
+		c := last[id]
+		desired, known := s.sent[id]
+		switch {
+		case c.Stopped:
+			if known {
+				delete(s.sent, id)
+				removed = append(removed, s.h.scope.TaskARN(s.cluster, id))
+			}
+		case !known || desired != c.DesiredStatus:
+			fetch = append(fetch, id)
+		}
+	}
+	s.rev = rev
+	if len(fetch) == 0 && len(removed) == 0 {
+		return false, nil
+	}
+	a := protocol.Assignment{Revision: rev, Delta: true, Removed: removed}
+	// A task STOPPED after its event is missing from the read: the agent
+	// was never told of it, and its removal will not be sent either.
+	tasks, readRev, err := s.h.store.RunningTasks(ctx, s.cluster, fetch)
+	if err != nil {
+		return false, err
+	}
+	if a.Tasks, err = s.assigned(ctx, tasks); err != nil {
+		return false, err
+	}
+	a.Revision = max(rev, readRev)
+	return true, s.send(a)
+}
+
+// snapshot sends the instance's current assignments, which replace
+// whatever the agent was told before.
 func (s *stream) snapshot(ctx context.Context) error {
 	tasks, rev, err := s.h.store.InstanceTasks(ctx, s.cluster, s.instance)
 	if err != nil {
 		return err
 	}
-	a := protocol.Assignment{Revision: rev, Tasks: make([]protocol.AssignedTask, 0, len(tasks))}
-	for _, t := range tasks {
-		td, err := s.taskDefinition(ctx, t.TaskDefinitionARN)
-		if err != nil {
-			return err
-		}
-		a.Tasks = append(a.Tasks, protocol.AssignedTask{Task: t.Task, TaskDefinition: *td})
+	s.sent = make(map[string]string, len(tasks))
+	a := protocol.Assignment{Revision: rev}
+	if a.Tasks, err = s.assigned(ctx, tasks); err != nil {
+		return err
 	}
 	s.rev = rev
 	return s.send(a)
+}
+
+// assigned inlines the tasks' definitions and notes them as sent.
+func (s *stream) assigned(ctx context.Context, tasks []*state.TaskRecord) ([]protocol.AssignedTask, error) {
+	out := make([]protocol.AssignedTask, 0, len(tasks))
+	for _, t := range tasks {
+		td, err := s.taskDefinition(ctx, t.TaskDefinitionARN)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, protocol.AssignedTask{Task: t.Task, TaskDefinition: *td})
+		s.sent[t.ID()] = t.DesiredStatus
+	}
+	return out, nil
 }
 
 func (s *stream) taskDefinition(ctx context.Context, arn string) (*ecs.TaskDefinition, error) {

@@ -278,15 +278,37 @@ func (s *Store) InstanceTasks(ctx context.Context, cluster, instanceID string) (
 		return nil, 0, fmt.Errorf("etcd instance tasks: %w", err)
 	}
 	rev := resp.Header.Revision
-	var out []*TaskRecord
-	for chunk := range slices.Chunk(resp.Kvs, 64) {
+	ids := make([]string, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		ids[i] = lastSegment(string(kv.Key))
+	}
+	out, _, err := s.getTasks(ctx, cluster, ids, rev)
+	return out, rev, err
+}
+
+// RunningTasks returns those of the tasks ids that exist and are not
+// STOPPED, read at one revision, which it returns. A streaming reader uses
+// it to fetch only the tasks a watch said changed.
+func (s *Store) RunningTasks(ctx context.Context, cluster string, ids []string) ([]*TaskRecord, int64, error) {
+	return s.getTasks(ctx, cluster, ids, 0)
+}
+
+// getTasks reads the running tasks ids at rev (0: the latest revision,
+// which it returns), in transactions of at most 64 reads; missing ones are
+// left out.
+func (s *Store) getTasks(ctx context.Context, cluster string, ids []string, rev int64) ([]*TaskRecord, int64, error) {
+	out := make([]*TaskRecord, 0, len(ids))
+	for chunk := range slices.Chunk(ids, 64) {
 		ops := make([]clientv3.Op, len(chunk))
-		for i, kv := range chunk {
-			ops[i] = clientv3.OpGet(taskKey(cluster, lastSegment(string(kv.Key))), clientv3.WithRev(rev))
+		for i, id := range chunk {
+			ops[i] = clientv3.OpGet(taskKey(cluster, id), clientv3.WithRev(rev))
 		}
 		tresp, err := s.cli.Txn(ctx).Then(ops...).Commit()
 		if err != nil {
-			return nil, 0, fmt.Errorf("etcd instance tasks: %w", err)
+			return nil, 0, fmt.Errorf("etcd tasks: %w", err)
+		}
+		if rev == 0 {
+			rev = tresp.Header.Revision
 		}
 		for _, r := range tresp.Responses {
 			for _, kv := range r.GetResponseRange().Kvs {
@@ -302,10 +324,42 @@ func (s *Store) InstanceTasks(ctx context.Context, cluster, instanceID string) (
 }
 
 // WatchInstanceTasks watches the tasks placed on an instance from revision
-// rev on: every placement, state change and stop of one of them is an
-// event. The channel closes when ctx ends.
+// rev on: every placement, change of desired or last status, and stop of
+// one of them is an event; InstanceTaskChanges reads them. The channel
+// closes when ctx ends.
 func (s *Store) WatchInstanceTasks(ctx context.Context, cluster, instanceID string, rev int64) clientv3.WatchChan {
 	return s.cli.Watch(ctx, instanceTasksOf(cluster, instanceID), clientv3.WithPrefix(), clientv3.WithRev(rev))
+}
+
+// InstanceTaskChange is one event of WatchInstanceTasks, read from the
+// instance's task index alone (no task record is read).
+type InstanceTaskChange struct {
+	TaskID                    string
+	DesiredStatus, LastStatus string // "" when Stopped
+	// Stopped: the task's record is STOPPED (moved to the stopped tasks);
+	// it is no longer placed on the instance.
+	Stopped  bool
+	Revision int64
+}
+
+// InstanceTaskChanges decodes a WatchInstanceTasks response's events, in
+// order.
+func InstanceTaskChanges(wr clientv3.WatchResponse) ([]InstanceTaskChange, error) {
+	out := make([]InstanceTaskChange, 0, len(wr.Events))
+	for _, ev := range wr.Events {
+		c := InstanceTaskChange{TaskID: lastSegment(string(ev.Kv.Key)), Revision: ev.Kv.ModRevision}
+		if ev.Type == clientv3.EventTypeDelete {
+			c.Stopped = true
+		} else {
+			var ix taskIndex
+			if err := json.Unmarshal(ev.Kv.Value, &ix); err != nil {
+				return nil, fmt.Errorf("decode %s: %w", ev.Kv.Key, err)
+			}
+			c.DesiredStatus, c.LastStatus = ix.DesiredStatus, ix.LastStatus
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // TaskCounts are an instance's or a cluster's task counts as ECS reports

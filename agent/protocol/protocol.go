@@ -70,16 +70,24 @@ type HeartbeatResponse struct {
 	Status string `json:"status"` // ACTIVE, DRAINING, INACTIVE (deregistered)
 }
 
-// Assignment is one message of the assignments stream: the complete set of
-// tasks placed on this instance whose records are not yet STOPPED, with what
-// the agent needs to run them. It is level-triggered: each message replaces
-// the previous one, so a reconnecting agent needs nothing but the next
-// message. The server sends one on connect and one after every change, and
-// a keepalive (an Assignment with Keepalive=true and no tasks) at least
-// every 15 s so proxies and the agent can tell a dead stream from a quiet one.
+// Assignment is one message of the assignments stream. The first message
+// of a connection is a snapshot: the complete set of tasks placed on this
+// instance whose records are not yet STOPPED, with what the agent needs to
+// run them; it replaces whatever the agent knew, so a reconnecting agent
+// needs nothing but that message. Every later message is a delta
+// (Delta=true): Tasks holds the tasks that are new to the stream or whose
+// desiredStatus changed, each complete and replacing the agent's copy (by
+// task ARN), and Removed the ARNs of tasks whose records are now STOPPED.
+// A change of lastStatus alone (the agent's own report) is not echoed. The
+// server may send a snapshot again at any time (after its watch broke);
+// the agent treats it as the truth. A keepalive (Keepalive=true, no tasks)
+// comes at least every 15 s so proxies and the agent can tell a dead
+// stream from a quiet one.
 type Assignment struct {
-	Revision  int64          `json:"revision"` // etcd revision the snapshot was read at
+	Revision  int64          `json:"revision"` // etcd revision the message reflects
 	Tasks     []AssignedTask `json:"tasks"`
+	Delta     bool           `json:"delta,omitempty"`
+	Removed   []string       `json:"removed,omitempty"` // deltas only: task ARNs
 	Keepalive bool           `json:"keepalive,omitempty"`
 }
 
