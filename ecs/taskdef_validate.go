@@ -358,13 +358,8 @@ func (c *taskCheck) validateDependencies() error {
 // containers or have documented ranges.
 func (c *taskCheck) validateTaskOptions() error {
 	td := c.td
-	if len(td.PlacementConstraints) > MaxPlacementConstraints {
-		return ClientError("Too many placement constraints: at most %d are allowed.", MaxPlacementConstraints)
-	}
-	for _, pc := range td.PlacementConstraints {
-		if strings.TrimSpace(pc.Expression) == "" {
-			return ClientError("A memberOf placement constraint requires an expression.")
-		}
+	if err := c.validatePlacementConstraints(); err != nil {
+		return err
 	}
 	if p := td.ProxyConfiguration; p != nil {
 		if p.ContainerName == "" || c.containers[p.ContainerName] == nil {

@@ -310,6 +310,15 @@ func TestNewTaskDefinitionRules(t *testing.T) {
 		{"ErrPlacementExpression", baseRequest, func(r *RegisterTaskDefinitionRequest) {
 			r.PlacementConstraints = []TaskDefinitionPlacementConstraint{{Type: TaskDefinitionPlacementConstraintTypeMemberOf}}
 		}, "A memberOf placement constraint requires an expression."},
+		{"ErrPlacementExpressionSyntax", baseRequest, func(r *RegisterTaskDefinitionRequest) {
+			r.PlacementConstraints = []TaskDefinitionPlacementConstraint{
+				{Type: TaskDefinitionPlacementConstraintTypeMemberOf, Expression: "attribute:ecs.instance-type =~ t2.*"},
+				{Type: TaskDefinitionPlacementConstraintTypeMemberOf, Expression: "attribute:stack prod"}}
+		}, `Invalid cluster query language expression in placementConstraints[1].expression "attribute:stack prod": expected an operator (==, !=, >, >=, <, <=, exists, !exists, in, !in, =~, !~) after attribute:stack at character 17, near "prod".`},
+		{"OKPlacementExpression", baseRequest, func(r *RegisterTaskDefinitionRequest) {
+			r.PlacementConstraints = []TaskDefinitionPlacementConstraint{{Type: TaskDefinitionPlacementConstraintTypeMemberOf,
+				Expression: "attribute:ecs.availability-zone in [us-east-1a, us-east-1b] and not(task:group == db)"}}
+		}, ""},
 
 		// Fargate.
 		{"ErrFargateBridge", fargateRequest, func(r *RegisterTaskDefinitionRequest) { r.NetworkMode = "" }, "Fargate only supports network mode ‘awsvpc’."},

@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -118,14 +117,5 @@ func parseConstraint(typ ecs.PlacementConstraintType, expr, where string) (Filte
 // error is an InvalidParameterException naming where (the request member)
 // and, in the expression, where it broke.
 func ParseExpression(expr, where string) (*query.Expr, error) {
-	e, err := query.Parse(expr)
-	var se *query.SyntaxError
-	if errors.As(err, &se) {
-		shown := ""
-		if len(expr) <= 200 {
-			shown = fmt.Sprintf(" %q", expr)
-		}
-		return nil, ecs.InvalidParameter("Invalid cluster query language expression in %s%s: %s.", where, shown, se)
-	}
-	return e, err
+	return ecs.ParseExpression(expr, where, ecs.ErrCodeInvalidParameterException)
 }
