@@ -48,7 +48,7 @@ func TestRunTaskGPUs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(fleet.Close)
-	gpuARN := fleet.Agents[0].ContainerInstanceARN()
+	gpuARN, plainARN := fleet.Agents[0].ContainerInstanceARN(), fleet.Agents[1].ContainerInstanceARN()
 	if got := remainingGPUs(e.instance(t, gpuARN)); !slices.Equal(got, gpus) {
 		t.Fatalf("remaining GPUs of a fresh instance: %q", got)
 	}
@@ -121,7 +121,22 @@ func TestRunTaskGPUs(t *testing.T) {
 	})
 	out = e.run(t, &ecs.RunTaskInput{TaskDefinition: aws.String("cuda")})
 	if len(out.Tasks) != 1 || !slices.Equal(out.Tasks[0].Containers[0].GpuIds, free) {
-		t.Errorf("after a stop: %+v (freed %q)", out, free)
+		t.Fatalf("after a stop: %+v (freed %q)", out, free)
+	}
+
+	// StartTask checks and assigns GPUs as RunTask does.
+	if _, err := e.api.StopTask(e.ctx, &ecs.StopTaskInput{Cluster: aws.String(e.cluster), Task: out.Tasks[0].TaskArn}); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.WaitFor(t, 20*time.Second, "a GPU to be free", func() bool { return len(remainingGPUs(e.instance(t, gpuARN))) == 1 })
+	st, err := e.api.StartTask(e.ctx, &ecs.StartTaskInput{Cluster: aws.String(e.cluster), TaskDefinition: aws.String("cuda"),
+		ContainerInstances: []string{plainARN, gpuARN}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Tasks) != 1 || len(st.Tasks[0].Containers[0].GpuIds) != 1 || len(st.Failures) != 1 ||
+		aws.ToString(st.Failures[0].Arn) != plainARN || aws.ToString(st.Failures[0].Reason) != "RESOURCE:GPU" {
+		t.Errorf("StartTask: %+v", st)
 	}
 	if err := fleet.Err(); err != nil {
 		t.Error(err)
