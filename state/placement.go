@@ -83,7 +83,13 @@ func (s *Store) WatchInstances(cluster string) (*InstanceView, error) {
 		}
 		v.set(r, kv.ModRevision)
 	}
-	rev := resp.Header.Revision + 1
+	// Watch from the load's own revision, not the next one: replaying its
+	// events changes nothing (set and remove ignore what the view has), and
+	// etcd answers a progress request only when every watch on the stream
+	// has started (startRev <= current revision), so a view created when
+	// nothing was written since would otherwise stall every other view's
+	// Sync until the next write anywhere.
+	rev := resp.Header.Revision
 	instances := s.cli.Watch(ctx, instancesOf(cluster), clientv3.WithPrefix(), clientv3.WithRev(rev))
 	connected := s.cli.Watch(ctx, connectedOf(cluster), clientv3.WithPrefix(), clientv3.WithRev(rev))
 	go v.follow(ctx, instances, connected)
@@ -145,7 +151,9 @@ func (v *InstanceView) Sync(ctx context.Context) error {
 			}
 			asked = true
 		}
-		t := time.NewTimer(time.Second)
+		// etcd drops a progress request while any watch on the stream
+		// is catching up, so ask again soon.
+		t := time.NewTimer(200 * time.Millisecond)
 		select {
 		case <-advanced:
 		case <-t.C:
