@@ -80,8 +80,10 @@ var (
 	minAge       = flag.Duration("min-age", 11*time.Second, "a killed container has run at least this long")
 	poll         = flag.Duration("poll", 10*time.Millisecond, "polling interval of both orchestrators' APIs")
 	phases       = flag.String("phases", "create,kill,update", "phases to run")
-	only         = flag.String("only", "", "run only gantry or only swarm")
+	only         = flag.String("only", "", "run only gantry, swarm or engine (the engine-alone rows)")
 	timeout      = flag.Duration("timeout", 5*time.Minute, "give up on one measurement after this long")
+	floorLimits  = flag.String("floor-limits", "0", "the engine-alone rows: at most this many containers created and started at once (0: all)")
+	timeline     = flag.Bool("timeline", false, "print where Gantry's time went in the create and update phases (task and container timestamps)")
 )
 
 // orchestrator is what the phases need of Gantry and of Swarm.
@@ -137,17 +139,24 @@ func run() int {
 	fmt.Printf("polling every %v; killed containers ran at least %v\n\n", *poll, *minAge)
 
 	var results []result
-	if has("create") && *only == "" {
+	if has("create") && (*only == "" || *only == "engine") {
 		// The engine's floor: the same containers created and started
 		// straight through the Engine API, all at once.
 		for _, f := range strings.Split(*replicas, ",") {
-			if n, _ := strconv.Atoi(f); n > 0 && ctx.Err() == nil {
-				d, err := floor(ctx, dc, ref, runID, n)
-				results = append(results, result{"engine alone", fmt.Sprintf("create %d replicas: containers running", n), []time.Duration{d}, err})
+			for _, l := range strings.Split(*floorLimits, ",") {
+				limit, _ := strconv.Atoi(l)
+				if n, _ := strconv.Atoi(f); n > 0 && ctx.Err() == nil {
+					d, err := floor(ctx, dc, ref, runID, n, limit)
+					who := "engine alone"
+					if limit > 0 && limit < n {
+						who = fmt.Sprintf("engine alone, %d at once", limit)
+					}
+					results = append(results, result{who, fmt.Sprintf("create %d replicas: containers running", n), []time.Duration{d}, err})
+				}
 			}
 		}
 	}
-	if *only != "swarm" {
+	if *only != "swarm" && *only != "engine" {
 		g, err := startGantry(ctx, dc, ref, runID)
 		if err != nil {
 			log.Printf("gantry: %v", err)
@@ -156,7 +165,7 @@ func run() int {
 		results = append(results, measure(ctx, dc, g, g.setRestartDelay)...)
 		g.close()
 	}
-	if *only != "gantry" && ctx.Err() == nil {
+	if *only != "gantry" && *only != "engine" && ctx.Err() == nil {
 		s, leave, err := startSwarm(ctx, dc, ref, runID)
 		if err != nil {
 			log.Printf("swarm: %v", err)
@@ -199,7 +208,11 @@ func measure(ctx context.Context, dc *client.Client, o orchestrator, variants fu
 				continue
 			}
 			name := fmt.Sprintf("create-%d", n)
+			t0 := time.Now()
 			e, a, err := createTimed(ctx, dc, o, name, n)
+			if g, ok := o.(*gantry); ok && *timeline && err == nil {
+				g.timeline(ctx, dc, name, t0)
+			}
 			add(fmt.Sprintf("create %d replicas: containers running", n), e, err)
 			add(fmt.Sprintf("create %d replicas: API says running", n), a, err)
 			if err := o.remove(ctx, name); err != nil {
@@ -230,6 +243,9 @@ func measure(ctx context.Context, dc *client.Client, o orchestrator, variants fu
 			}
 			start := time.Now()
 			err := o.update(ctx, name, one)
+			if g, ok := o.(*gantry); ok && *timeline && err == nil {
+				g.timeline(ctx, dc, name, start)
+			}
 			label := fmt.Sprintf("rolling update of %d, one at a time", *updateN)
 			if !one {
 				label = fmt.Sprintf("rolling update of %d, all at once", *updateN)
@@ -560,6 +576,62 @@ func (g *gantry) update(ctx context.Context, name string, oneAtATime bool) error
 	})
 }
 
+// timeline prints, for the service's tasks created or stopped since t0,
+// when each reached the milestones the server and the engine record,
+// counted from t0: p10, p50, p90 and max over the tasks.
+func (g *gantry) timeline(ctx context.Context, dc *client.Client, name string, t0 time.Time) {
+	var arns []string
+	for _, st := range []types.DesiredStatus{types.DesiredStatusRunning, types.DesiredStatusStopped} {
+		list, err := g.api.ListTasks(ctx, &awsecs.ListTasksInput{Cluster: aws.String(cluster), ServiceName: aws.String(name), DesiredStatus: st})
+		if err != nil {
+			log.Printf("timeline: %v", err)
+			return
+		}
+		arns = append(arns, list.TaskArns...)
+	}
+	ms := map[string][]time.Duration{}
+	var order []string
+	add := func(k string, at time.Time) {
+		if at.IsZero() || at.Before(t0) {
+			return
+		}
+		if _, ok := ms[k]; !ok {
+			order = append(order, k)
+		}
+		ms[k] = append(ms[k], at.Sub(t0))
+	}
+	for arns := range slices.Chunk(arns, 100) {
+		d, err := g.api.DescribeTasks(ctx, &awsecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: arns})
+		if err != nil {
+			log.Printf("timeline: %v", err)
+			return
+		}
+		for _, t := range d.Tasks {
+			if at := aws.ToTime(t.CreatedAt); at.After(t0) {
+				add("task placed (createdAt)", at)
+				add("agent pulls (pullStartedAt)", aws.ToTime(t.PullStartedAt))
+				if len(t.Containers) > 0 && t.Containers[0].RuntimeId != nil {
+					if c, err := dc.ContainerInspect(ctx, *t.Containers[0].RuntimeId); err == nil {
+						created, _ := time.Parse(time.RFC3339Nano, c.Created)
+						started, _ := time.Parse(time.RFC3339Nano, c.State.StartedAt)
+						add("engine created the container", created)
+						add("engine started it", started)
+					}
+				}
+				add("server hears RUNNING (startedAt)", aws.ToTime(t.StartedAt))
+			}
+			add("old task: stopping (stoppingAt)", aws.ToTime(t.StoppingAt))
+			add("old task: exited (executionStoppedAt)", aws.ToTime(t.ExecutionStoppedAt))
+			add("old task: STOPPED (stoppedAt)", aws.ToTime(t.StoppedAt))
+		}
+	}
+	fmt.Printf("timeline of %s from the create/update call (%d tasks):\n", name, len(arns))
+	for _, k := range order {
+		d := ms[k]
+		fmt.Printf("  %-40s p10 %s  p50 %s  p90 %s  max %s  (%d)\n", k, secs(pct(d, 10)), secs(pct(d, 50)), secs(pct(d, 90)), secs(slices.Max(d)), len(d))
+	}
+}
+
 // --- Swarm ----------------------------------------------------------------
 
 type swarmMode struct {
@@ -723,13 +795,20 @@ func (s *swarmMode) update(ctx context.Context, name string, oneAtATime bool) er
 // --- helpers --------------------------------------------------------------
 
 // floor creates and starts n containers of the benchmark's image, command
-// and memory limit through the Engine API in parallel, and removes them.
-func floor(ctx context.Context, dc *client.Client, ref, runID string, n int) (time.Duration, error) {
+// and memory limit through the Engine API in parallel (at most limit at
+// once, if limit > 0), and removes them.
+func floor(ctx context.Context, dc *client.Client, ref, runID string, n, limit int) (time.Duration, error) {
 	defer removeContainers(dc, runID)
+	if limit <= 0 {
+		limit = n
+	}
+	sem := make(chan struct{}, limit)
 	start := time.Now()
 	errs := make(chan error, n)
 	for i := range n {
 		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			resp, err := dc.ContainerCreate(ctx, &container.Config{Image: ref, Cmd: []string{"sleep", "3600"}, Labels: map[string]string{benchLabel: runID}},
 				&container.HostConfig{Resources: container.Resources{Memory: 32 << 20}}, nil, nil, fmt.Sprintf("bench-floor-%s-%d", runID, i))
 			if err == nil {
