@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/gantry-dev/gantry/scheduler"
 )
@@ -51,16 +54,21 @@ type InstanceView struct {
 	err       error            // the watch ended: the view is no longer current
 }
 
+// viewStreams numbers the views' watch streams.
+var viewStreams atomic.Int64
+
 // WatchInstances loads the cluster's registered instances and keeps them
 // current until Close, or until the watch fails (Err).
 func (s *Store) WatchInstances(cluster string) (*InstanceView, error) {
-	// clientv3 gives watches whose contexts carry other gRPC metadata a
-	// stream of their own, and a progress request reaches every watch on
-	// its stream: the views watch on a WithRequireLeader context, which
-	// nothing else in Gantry uses, so Sync's requests wake the views only
-	// (not, say, the agents' assignment streams). A lost leader ends the
-	// watch; the caller then loads a new view.
-	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(context.Background()))
+	// clientv3 puts watches whose contexts carry the same gRPC metadata on
+	// one stream, and etcd answers Sync's progress requests per stream,
+	// only when every watch on it is caught up and started: a view gets a
+	// stream of its own (a unique metadata value), so neither another
+	// view nor a busy watch elsewhere (the service controller's, the
+	// agents') can hold its Sync up. WithRequireLeader: a lost leader ends
+	// the watch; the caller then loads a new view.
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(
+		clientv3.WithRequireLeader(context.Background()), "gantry-view", strconv.FormatInt(viewStreams.Add(1), 10)))
 	resp, err := s.cli.Txn(ctx).Then(
 		clientv3.OpGet(instancesOf(cluster), clientv3.WithPrefix()),
 		clientv3.OpGet(connectedOf(cluster), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
