@@ -110,9 +110,10 @@ func (a *API) describeClusters(ctx context.Context, in *ecs.DescribeClustersRequ
 	for _, ref := range refs {
 		name, ok := a.scope.ClusterName(ref)
 		var c *ecs.Cluster
+		var n state.ClusterCounts
 		var err error
 		if ok {
-			c, err = a.store.GetCluster(ctx, name)
+			c, n, err = a.store.DescribeCluster(ctx, name) // one read: the record and its counts
 		}
 		if !ok || errors.Is(err, state.ErrNotFound) {
 			out.Failures = append(out.Failures, ecs.Failure{ARN: a.failureARN(ref, name), Reason: "MISSING"})
@@ -121,11 +122,7 @@ func (a *API) describeClusters(ctx context.Context, in *ecs.DescribeClustersRequ
 		if err != nil {
 			return nil, err
 		}
-		view, err := a.clusterView(ctx, c, f)
-		if err != nil {
-			return nil, err
-		}
-		out.Clusters = append(out.Clusters, *view)
+		out.Clusters = append(out.Clusters, *view(c, n, f))
 	}
 	return out, nil
 }
@@ -142,14 +139,20 @@ func (a *API) failureARN(ref, name string) string {
 // clusterView is a stored cluster as the API shows it: derived counts filled
 // in, optional parts only when asked for.
 func (a *API) clusterView(ctx context.Context, c *ecs.Cluster, f clusterFields) (*ecs.Cluster, error) {
-	v := *c
 	var n state.ClusterCounts
 	if c.Status == ecs.ClusterStatusActive {
 		var err error
-		n, err = a.store.CountCluster(ctx, c.ClusterName)
-		if err != nil {
+		if n, err = a.store.CountCluster(ctx, c.ClusterName); err != nil {
 			return nil, err
 		}
+	}
+	return view(c, n, f), nil
+}
+
+// view is c as the API shows it with counts n (an ACTIVE cluster's).
+func view(c *ecs.Cluster, n state.ClusterCounts, f clusterFields) *ecs.Cluster {
+	v := *c
+	if c.Status == ecs.ClusterStatusActive {
 		v.RegisteredContainerInstancesCount = n.RegisteredContainerInstances
 		v.ActiveServicesCount = n.ActiveServices
 		v.RunningTasksCount = n.RunningTasks
@@ -170,7 +173,7 @@ func (a *API) clusterView(ctx context.Context, c *ecs.Cluster, f clusterFields) 
 	}
 	v.CapacityProviders = nonNil(v.CapacityProviders)
 	v.DefaultCapacityProviderStrategy = nonNil(v.DefaultCapacityProviderStrategy)
-	return &v, nil
+	return &v
 }
 
 // clusterStatistics are the STATISTICS ECS reports. Every task and service

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gantry-dev/gantry/ecs"
@@ -161,7 +161,9 @@ func (s *Store) DeleteCluster(ctx context.Context, name string) (*ecs.Cluster, e
 	return nil, ErrConflict
 }
 
-// ClusterCounts are the derived numbers DescribeClusters reports.
+// ClusterCounts are the derived numbers DescribeClusters reports:
+// registered instances, services, and the RUNNING and PENDING tasks on the
+// cluster's instances.
 type ClusterCounts struct {
 	RegisteredContainerInstances int32
 	ActiveServices               int32 // ACTIVE services
@@ -170,32 +172,81 @@ type ClusterCounts struct {
 	PendingTasks                 int32
 }
 
-// CountCluster derives a cluster's counts from the keys under it: its
-// registered instances, services, and the RUNNING and PENDING tasks on its
-// instances.
+// DescribeCluster returns the named cluster, ACTIVE or recently deleted
+// (INACTIVE), and, for an ACTIVE one, its counts, or ErrNotFound. It is one
+// etcd transaction of range reads, so the record and every count are of
+// the same revision (DescribeClusters used to make three reads and a scan).
+func (s *Store) DescribeCluster(ctx context.Context, name string) (*ecs.Cluster, ClusterCounts, error) {
+	ops := append([]clientv3.Op{clientv3.OpGet(clusterKey(name)), clientv3.OpGet(inactiveClusterKey(name))}, countOps(name)...)
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, ClusterCounts{}, fmt.Errorf("etcd describe cluster: %w", err)
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		kvs = resp.Responses[1].GetResponseRange().Kvs
+	}
+	if len(kvs) == 0 {
+		return nil, ClusterCounts{}, ErrNotFound
+	}
+	c := new(ecs.Cluster)
+	if err := json.Unmarshal(kvs[0].Value, c); err != nil {
+		return nil, ClusterCounts{}, fmt.Errorf("decode %s: %w", kvs[0].Key, err)
+	}
+	if c.Status != ecs.ClusterStatusActive {
+		return c, ClusterCounts{}, nil
+	}
+	n, err := counts(resp.Responses[2:])
+	return c, n, err
+}
+
+// CountCluster derives a cluster's counts, in one etcd transaction.
 func (s *Store) CountCluster(ctx context.Context, name string) (ClusterCounts, error) {
-	var c ClusterCounts
-	n, err := s.count(ctx, instancesOf(name))
+	resp, err := s.cli.Txn(ctx).Then(countOps(name)...).Commit()
 	if err != nil {
-		return c, err
+		return ClusterCounts{}, fmt.Errorf("etcd count cluster: %w", err)
 	}
-	c.RegisteredContainerInstances = int32(n)
-	services, _, err := s.ListServices(ctx, name, "", math.MaxInt32, nil)
-	if err != nil {
-		return c, err
+	return counts(resp.Responses)
+}
+
+// countOps read what a cluster's counts are derived from: how many
+// instances it has, its services (for their status) and its task index.
+func countOps(name string) []clientv3.Op {
+	return []clientv3.Op{
+		clientv3.OpGet(instancesOf(name), clientv3.WithPrefix(), clientv3.WithCountOnly()),
+		clientv3.OpGet(servicesOf(name), clientv3.WithPrefix()),
+		clientv3.OpGet(clusterInstanceTasks(name), clientv3.WithPrefix()),
 	}
-	for _, svc := range services {
+}
+
+// counts derives ClusterCounts from the answers to countOps.
+func counts(rs []*etcdserverpb.ResponseOp) (ClusterCounts, error) {
+	var n ClusterCounts
+	n.RegisteredContainerInstances = int32(rs[0].GetResponseRange().Count)
+	for _, kv := range rs[1].GetResponseRange().Kvs {
+		var svc struct {
+			Status string `json:"status"`
+		}
+		if err := json.Unmarshal(kv.Value, &svc); err != nil {
+			return n, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
 		if svc.Status == ecs.ServiceStatusActive {
-			c.ActiveServices++
+			n.ActiveServices++
 		} else {
-			c.DrainingServices++
+			n.DrainingServices++
 		}
 	}
-	_, tasks, err := s.CountTasks(ctx, name)
-	if err != nil {
-		return c, err
+	for _, kv := range rs[2].GetResponseRange().Kvs {
+		var ix taskIndex
+		if err := json.Unmarshal(kv.Value, &ix); err != nil {
+			return n, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		switch ix.LastStatus {
+		case ecs.TaskStatusRunning:
+			n.RunningTasks++
+		case ecs.TaskStatusPending:
+			n.PendingTasks++
+		}
 	}
-	c.RunningTasks = tasks.Running
-	c.PendingTasks = tasks.Pending
-	return c, nil
+	return n, nil
 }
