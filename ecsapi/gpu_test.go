@@ -179,3 +179,29 @@ func TestRunTaskGPUErrors(t *testing.T) {
 		ContainerOverrides: []types.ContainerOverride{{Name: aws.String("app"), ResourceRequirements: gpuRequirement("0")}}}})
 	wantCode(t, err, "InvalidParameterException")
 }
+
+// TestRegisterContainerInstanceGPUs: ECS's RegisterContainerInstance takes
+// GPUs as platformDevices; they become the GPU resource placement counts.
+func TestRegisterContainerInstanceGPUs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	register := func(devices ...string) (*ecs.RegisterContainerInstanceOutput, error) {
+		in := &ecs.RegisterContainerInstanceInput{Cluster: aws.String(e.cluster), TotalResources: []types.Resource{
+			{Name: aws.String("CPU"), Type: aws.String("INTEGER"), IntegerValue: 1024},
+			{Name: aws.String("MEMORY"), Type: aws.String("INTEGER"), IntegerValue: 512},
+		}}
+		for _, d := range devices {
+			in.PlatformDevices = append(in.PlatformDevices, types.PlatformDevice{Id: aws.String(d), Type: types.PlatformDeviceTypeGpu})
+		}
+		return e.api.RegisterContainerInstance(e.ctx, in)
+	}
+	out, err := register("GPU-a", "GPU-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := remainingGPUs(*out.ContainerInstance); !slices.Equal(got, []string{"GPU-a", "GPU-b"}) {
+		t.Errorf("remaining GPUs %q", got)
+	}
+	_, err = register("GPU-a", "GPU-a")
+	wantCode(t, err, "InvalidParameterException")
+}

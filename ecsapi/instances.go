@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"github.com/gantry-dev/gantry/ecs"
 	"github.com/gantry-dev/gantry/internal/awsproto"
@@ -85,6 +86,20 @@ func (a *API) instanceViews(ctx context.Context, cluster string, recs []*state.I
 	return out, nil
 }
 
+// withPlatformGPUs is the registered resources with the GPUs listed as
+// platformDevices (the only type ECS has) as the GPU resource the scheduler
+// assigns, unless totalResources lists the GPUs itself.
+func withPlatformGPUs(rs []ecs.Resource, devices []ecs.PlatformDevice) []ecs.Resource {
+	if len(devices) == 0 || slices.ContainsFunc(rs, func(r ecs.Resource) bool { return r.Name == ecs.ResourceGPU }) {
+		return rs
+	}
+	gpu := ecs.Resource{Name: ecs.ResourceGPU, Type: ecs.ResourceTypeStringSet, StringSetValue: []string{}}
+	for _, d := range devices {
+		gpu.StringSetValue = append(gpu.StringSetValue, d.ID)
+	}
+	return append(slices.Clone(rs), gpu)
+}
+
 // registerContainerInstance is ECS's RegisterContainerInstance, which the
 // ECS agent calls; Gantry's agents register through the agent protocol,
 // which also issues them the token they need. Instances registered here
@@ -95,12 +110,10 @@ func (a *API) registerContainerInstance(ctx context.Context, in *ecs.RegisterCon
 	if err != nil {
 		return nil, err
 	}
-	if len(in.PlatformDevices) > 0 {
-		return nil, ecs.UnsupportedFeature("platformDevices (GPUs) are not supported by Gantry yet.")
-	}
 	if err := ecs.ValidateTags(in.Tags); err != nil {
 		return nil, err
 	}
+	in.TotalResources = withPlatformGPUs(in.TotalResources, in.PlatformDevices)
 	if err := ecs.ValidateResources(in.TotalResources); err != nil {
 		return nil, err
 	}
