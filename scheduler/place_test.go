@@ -224,11 +224,17 @@ func TestPlaceProperties(t *testing.T) {
 			if rng.IntN(4) == 0 {
 				n.Ports[8080] = true
 			}
+			for g := range rng.IntN(4) {
+				n.GPUs = append(n.GPUs, fmt.Sprint(n.ARN, "-gpu", g))
+			}
 			nodes = append(nodes, n)
 		}
 		task := &Task{Demand: Demand{Resources: Resources{CPU: int64(rng.IntN(600)), Memory: int64(1 + rng.IntN(600))}, Group: groups[rng.IntN(len(groups))]}}
 		if rng.IntN(3) == 0 {
 			task.Ports = []int32{8080}
+		}
+		if rng.IntN(3) == 0 {
+			task.GPUs = int64(1 + rng.IntN(2))
 		}
 		for range rng.IntN(3) {
 			task.Strategies = append(task.Strategies, fields[rng.IntN(len(fields))])
@@ -251,11 +257,21 @@ func TestPlaceProperties(t *testing.T) {
 		// Replay the placements, checking each against the state it saw.
 		work := slices.Clone(nodes)
 		filters := append(slices.Clone(DefaultFilters), task.Constraints...)
+		given := map[string]bool{}
 		for _, i := range p.Placements {
 			if reason, ok := Check(filters, &task.Demand, &work[i]); !ok {
 				t.Fatalf("iteration %d: placed on %s, which fails %s", iter, work[i].ARN, reason)
 			}
-			work[i].Take(&task.Demand)
+			h := work[i].Take(&task.Demand)
+			for _, g := range h.GPUIDs {
+				if given[g] || !slices.Contains(nodes[i].GPUs, g) {
+					t.Fatalf("iteration %d: GPU %s given twice or not %s's", iter, g, nodes[i].ARN)
+				}
+				given[g] = true
+			}
+			if int64(len(h.GPUIDs)) != task.GPUs {
+				t.Fatalf("iteration %d: %d GPUs given, %d wanted", iter, len(h.GPUIDs), task.GPUs)
+			}
 			if work[i].CPU < 0 || work[i].Memory < 0 {
 				t.Fatalf("iteration %d: %s oversubscribed: cpu %d memory %d", iter, work[i].ARN, work[i].CPU, work[i].Memory)
 			}
