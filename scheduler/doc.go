@@ -7,7 +7,7 @@
 // guards each placement with the instance record's revision).
 //
 // Place follows ECS's order: filters (DefaultFilters: status, agent,
-// attributes, CPU, memory, ports; then the task's constraints,
+// attributes, CPU, memory, ports, GPUs; then the task's constraints,
 // DistinctInstance and MemberOf), each one small type whose Explain is the
 // failure reason users see ("RESOURCE:MEMORY", "AGENT", "MemberOf
 // placement constraint unsatisfied."); then strategies (Binpack, Spread,
