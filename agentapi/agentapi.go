@@ -62,7 +62,17 @@ type Handler struct {
 
 	done     chan struct{} // closed by Shutdown: streams end
 	doneOnce sync.Once
+
+	callersMu sync.Mutex
+	callers   map[string]caller // instance token -> the instance it was checked against
 }
+
+// caller is an instance a token was checked against. An instance's token
+// never changes, so a check holds while its record exists.
+type caller struct{ cluster, id string }
+
+// maxCallers bounds the token cache; past it, the cache starts over.
+const maxCallers = 1 << 16
 
 // New returns a Handler ready to serve under protocol.PathPrefix, and
 // LogsPath for users.
@@ -77,6 +87,7 @@ func New(cfg Config) *Handler {
 		verifier:  cfg.Verifier,
 		logs:      newLogRelay(),
 		done:      make(chan struct{}),
+		callers:   map[string]caller{},
 	}
 	if h.timeout <= 0 {
 		h.timeout = DefaultHeartbeatTimeout
@@ -151,6 +162,41 @@ func (h *Handler) instanceByToken(ctx context.Context, tok string) (*state.Insta
 		return nil, errUnauthorized
 	}
 	return rec, nil
+}
+
+// caller authenticates a request by its instance token like instance, but
+// without reading the instance's record when the token was checked before:
+// heartbeats and task-state reports, most of the agent traffic, need only
+// the instance's name. The caller's handler finds out itself if the record
+// has gone since (and calls forget).
+func (h *Handler) caller(r *http.Request) (caller, error) {
+	tok := bearer(r)
+	h.callersMu.Lock()
+	c, ok := h.callers[tok]
+	h.callersMu.Unlock()
+	if ok {
+		return c, nil
+	}
+	rec, err := h.instanceByToken(r.Context(), tok)
+	if err != nil {
+		return caller{}, err
+	}
+	c = caller{cluster: rec.Cluster(), id: rec.ID()}
+	h.callersMu.Lock()
+	if len(h.callers) >= maxCallers {
+		clear(h.callers)
+	}
+	h.callers[tok] = c
+	h.callersMu.Unlock()
+	return c, nil
+}
+
+// forget drops a request's token from the cache: its instance's record is
+// gone, so the token no longer admits anyone.
+func (h *Handler) forget(r *http.Request) {
+	h.callersMu.Lock()
+	delete(h.callers, bearer(r))
+	h.callersMu.Unlock()
 }
 
 func bearer(r *http.Request) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/gantry-dev/gantry/agentapi"
 	"github.com/gantry-dev/gantry/ecs"
 	"github.com/gantry-dev/gantry/internal/testcluster"
+	"github.com/gantry-dev/gantry/state"
 )
 
 func setup(t *testing.T, opts ...testcluster.Options) (*testcluster.Cluster, *awsecs.Client) {
@@ -311,5 +312,15 @@ func TestDeregisteredAgent(t *testing.T) {
 	again := c.RegisterAgent(t, "c", testcluster.AgentOptions{ContainerInstanceARN: a.ARN, InstanceToken: a.Token})
 	if again.ARN == a.ARN {
 		t.Error("a deregistered instance was revived")
+	}
+
+	// Once the INACTIVE record expires, the token admits no one, though
+	// the server checked it before.
+	id := a.ARN[strings.LastIndexByte(a.ARN, '/')+1:]
+	if _, err := c.Server.Store().Client().Delete(context.Background(), state.Prefix+"inactive-instances/c/"+id); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := testcluster.AgentCall(t, c.Server.URL(), http.MethodPost, protocol.PathHeartbeat, a.Token, protocol.HeartbeatRequest{}); status != http.StatusUnauthorized {
+		t.Errorf("heartbeat after the record expired: %d %s", status, body)
 	}
 }

@@ -17,7 +17,7 @@ var errNotYourTask = errors.New("task is not placed on the caller's instance")
 // task are refused with 403 NotYourTask; ones that would move a task
 // backwards are answered Accepted=false.
 func (h *Handler) taskState(w http.ResponseWriter, r *http.Request) {
-	rec, err := h.instance(r)
+	c, err := h.caller(r)
 	if err != nil {
 		h.authFailed(w, err)
 		return
@@ -27,9 +27,9 @@ func (h *Handler) taskState(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "BadRequest", "malformed task state change: "+err.Error())
 		return
 	}
-	cluster := rec.Cluster()
+	cluster := c.cluster
 	notYours := func() {
-		writeError(w, http.StatusForbidden, "NotYourTask", "task "+req.Task+" is not placed on container instance "+rec.ContainerInstanceARN)
+		writeError(w, http.StatusForbidden, "NotYourTask", "task "+req.Task+" is not placed on container instance "+h.scope.ContainerInstanceARN(cluster, c.id))
 	}
 	if req.Cluster != "" {
 		if name, ok := h.scope.ClusterName(req.Cluster); !ok || name != cluster {
@@ -49,7 +49,7 @@ func (h *Handler) taskState(w http.ResponseWriter, r *http.Request) {
 	var ignored string
 	at := h.now()
 	_, err = h.store.UpdateTask(r.Context(), cluster, id, func(t *state.TaskRecord) (bool, error) {
-		if t.InstanceID() != rec.ID() {
+		if t.InstanceID() != c.id {
 			return false, errNotYourTask
 		}
 		changed, why, err := t.ApplyStateChange(&req.SubmitTaskStateChangeRequest, req.StopCode, at)

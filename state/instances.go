@@ -281,20 +281,26 @@ func (s *Store) Connected(ctx context.Context, cluster string) (map[string]bool,
 // Heartbeat records that the agent of a registered instance is alive: it
 // refreshes the lease on the instance's connected key, or, when the key
 // has expired, creates it again on a new lease of ttl. It returns the
-// instance's status; a deregistered instance is not refreshed.
+// instance's status; a deregistered instance is not refreshed (INACTIVE),
+// and one whose record is gone is ErrNotFound. It decodes only the
+// record's status: heartbeats are most of the agents' calls.
 func (s *Store) Heartbeat(ctx context.Context, cluster, id string, ttl time.Duration) (string, error) {
-	ckey := connectedKey(cluster, id)
-	resp, err := s.cli.Get(ctx, ckey)
+	ckey, ikey := connectedKey(cluster, id), instanceKey(cluster, id)
+	resp, err := s.cli.Txn(ctx).Then(clientv3.OpGet(ckey), clientv3.OpGet(ikey)).Commit()
 	if err != nil {
 		return "", fmt.Errorf("etcd heartbeat: %w", err)
 	}
-	if len(resp.Kvs) > 0 && resp.Kvs[0].Lease != 0 {
-		if _, err := s.cli.KeepAliveOnce(ctx, clientv3.LeaseID(resp.Kvs[0].Lease)); err == nil {
-			rec, _, err := s.GetInstance(ctx, cluster, id)
-			if err != nil {
-				return "", err
-			}
-			return rec.Status, nil
+	conn, inst := resp.Responses[0].GetResponseRange().Kvs, resp.Responses[1].GetResponseRange().Kvs
+	if len(inst) == 0 {
+		return s.inactiveStatus(ctx, cluster, id)
+	}
+	status, err := instanceStatus(inst[0].Value)
+	if err != nil {
+		return "", err
+	}
+	if len(conn) > 0 && conn[0].Lease != 0 {
+		if _, err := s.cli.KeepAliveOnce(ctx, clientv3.LeaseID(conn[0].Lease)); err == nil {
+			return status, nil
 		}
 		// Expired between the read and the refresh: connect anew.
 	}
@@ -302,7 +308,6 @@ func (s *Store) Heartbeat(ctx context.Context, cluster, id string, ttl time.Dura
 	if err != nil {
 		return "", err
 	}
-	ikey := instanceKey(cluster, id)
 	tresp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(ikey), ">", 0)).
 		Then(clientv3.OpPut(ckey, "", clientv3.WithLease(lease)), clientv3.OpGet(ikey)).
@@ -313,17 +318,32 @@ func (s *Store) Heartbeat(ctx context.Context, cluster, id string, ttl time.Dura
 	}
 	if !tresp.Succeeded {
 		s.revoke(lease)
-		rec, _, err := s.GetInstance(ctx, cluster, id)
-		if err != nil {
-			return "", err
-		}
-		return rec.Status, nil
+		return s.inactiveStatus(ctx, cluster, id)
 	}
-	rec := new(InstanceRecord)
-	if err := json.Unmarshal(tresp.Responses[1].GetResponseRange().Kvs[0].Value, rec); err != nil {
+	return instanceStatus(tresp.Responses[1].GetResponseRange().Kvs[0].Value)
+}
+
+// inactiveStatus is the status of an instance that is not registered: that
+// of its INACTIVE record, or ErrNotFound.
+func (s *Store) inactiveStatus(ctx context.Context, cluster, id string) (string, error) {
+	var st struct {
+		Status string `json:"status"`
+	}
+	if _, err := s.get(ctx, inactiveInstanceKey(cluster, id), &st); err != nil {
 		return "", err
 	}
-	return rec.Status, nil
+	return st.Status, nil
+}
+
+// instanceStatus decodes an instance record's status alone.
+func instanceStatus(b []byte) (string, error) {
+	var st struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return "", fmt.Errorf("decode instance: %w", err)
+	}
+	return st.Status, nil
 }
 
 // DeregisterInstance moves a registered instance to INACTIVE: it stays
