@@ -47,6 +47,8 @@ const (
 	EnvMetadataURIV4 = "ECS_CONTAINER_METADATA_URI_V4"
 	EnvExecutionEnv  = "AWS_EXECUTION_ENV"
 	executionEnvEC2  = "AWS_ECS_EC2"
+	// EnvNvidiaVisibleDevices lists a GPU container's gpuIds.
+	EnvNvidiaVisibleDevices = "NVIDIA_VISIBLE_DEVICES"
 )
 
 // TranslateOptions are what Translate needs besides the task: facts about
@@ -331,6 +333,10 @@ func (tc *taskContext) translateContainer(index int, cd *ecs.ContainerDefinition
 		for _, kv := range ov.Environment {
 			spec.Env[kv.Name] = kv.Value
 		}
+	}
+	if len(spec.GPUs) > 0 {
+		// As the ECS agent merges it into a GPU container's environment.
+		spec.Env[EnvNvidiaVisibleDevices] = strings.Join(spec.GPUs, ",")
 	}
 
 	if isTrue(cd.DisableNetworking) {

@@ -637,11 +637,11 @@ func TestTranslateGPUs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := plan.Containers[0].Spec.GPUs; !slices.Equal(got, []string{"g1", "g3"}) {
-		t.Errorf("app GPUs = %q", got)
+	if got := plan.Containers[0].Spec.GPUs; !slices.Equal(got, []string{"g1", "g3"}) || plan.Containers[0].Spec.Env[EnvNvidiaVisibleDevices] != "g1,g3" {
+		t.Errorf("app GPUs = %q, env %v", got, plan.Containers[0].Spec.Env)
 	}
-	if got := plan.Containers[1].Spec.GPUs; got != nil {
-		t.Errorf("side GPUs = %q", got)
+	if got, env := plan.Containers[1].Spec.GPUs, plan.Containers[1].Spec.Env; got != nil || env[EnvNvidiaVisibleDevices] != "" {
+		t.Errorf("side GPUs = %q, env %v", got, env)
 	}
 }
 
