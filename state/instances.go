@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -335,8 +336,15 @@ func (s *Store) inactiveStatus(ctx context.Context, cluster, id string) (string,
 	return st.Status, nil
 }
 
-// instanceStatus decodes an instance record's status alone.
+// instanceStatus reads an instance record's status alone. It looks for the
+// top-level "status" member without decoding (the record, with its
+// attributes and held tasks, is a few KiB, and even a decode into a
+// one-field struct scans all of it twice); anything unusual, such as an
+// escaped value, goes to encoding/json.
 func instanceStatus(b []byte) (string, error) {
+	if st, ok := topLevelString(b, "status"); ok {
+		return st, nil
+	}
 	var st struct {
 		Status string `json:"status"`
 	}
@@ -459,4 +467,57 @@ func (s *Store) revoke(id clientv3.LeaseID) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.cli.Revoke(ctx, id)
+}
+
+// topLevelString finds the member key of the JSON object b and returns its
+// value if it is a string without escapes. ok is false if b is not an
+// object, the member is missing or not such a string, or the JSON is not
+// what encoding/json writes; the caller then decodes b properly.
+func topLevelString(b []byte, key string) (v string, ok bool) {
+	depth, i := 0, 0
+	for i < len(b) {
+		switch c := b[i]; c {
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			depth--
+			i++
+		case '"':
+			end := stringEnd(b, i)
+			if end < 0 {
+				return "", false
+			}
+			if depth == 1 && string(b[i+1:end]) == key && end+1 < len(b) && b[end+1] == ':' {
+				// encoding/json writes no spaces: "key":"value".
+				j := end + 2
+				if j >= len(b) || b[j] != '"' {
+					return "", false
+				}
+				k := stringEnd(b, j)
+				if k < 0 || bytes.IndexByte(b[j+1:k], '\\') >= 0 {
+					return "", false
+				}
+				return string(b[j+1 : k]), true
+			}
+			i = end + 1
+		default:
+			i++
+		}
+	}
+	return "", false
+}
+
+// stringEnd is the index of the quote closing the JSON string that opens at
+// b[i], or -1.
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j
+		}
+	}
+	return -1
 }

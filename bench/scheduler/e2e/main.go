@@ -35,6 +35,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -142,6 +143,7 @@ func main() {
 		}
 		pprof.StartCPUProfile(f)
 	}
+	cpu0 := cpuTime()
 	calls := (*tasks + *count - 1) / *count
 	var next, placed, failed atomic.Int64
 	var mu sync.Mutex
@@ -173,6 +175,7 @@ func main() {
 	}
 	wg.Wait()
 	wall := time.Since(start)
+	cpu := cpuTime() - cpu0
 	if *cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -184,6 +187,9 @@ func main() {
 	fmt.Printf("placed %d tasks (%d not placed) in %v: %.0f tasks/s, %.0f RunTask/s\n", placed.Load(), failed.Load(),
 		wall.Round(time.Millisecond), float64(placed.Load())/wall.Seconds(), float64(len(lat))/wall.Seconds())
 	fmt.Printf("RunTask latency: p50 %v  p90 %v  p99 %v  max %v\n", pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100))
+	// CPU per task moves far less with other people's load than wall time.
+	fmt.Printf("process CPU %v (user+sys): %.0f µs per placed task, %.2f of %d cores busy\n", cpu.Round(time.Millisecond),
+		float64(cpu.Microseconds())/float64(max(placed.Load(), 1)), cpu.Seconds()/wall.Seconds(), runtime.NumCPU())
 
 	if *agents == "sim" {
 		t0 := time.Now()
@@ -275,6 +281,15 @@ func heartbeatFleet(ctx context.Context, url, token string, n int) error {
 		}
 	}()
 	return nil
+}
+
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func pct(d []time.Duration, p int) time.Duration {
