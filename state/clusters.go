@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -172,32 +173,81 @@ type ClusterCounts struct {
 	PendingTasks                 int32
 }
 
-// DescribeCluster returns the named cluster, ACTIVE or recently deleted
-// (INACTIVE), and, for an ACTIVE one, its counts, or ErrNotFound. It is one
-// etcd transaction of range reads, so the record and every count are of
-// the same revision (DescribeClusters used to make three reads and a scan).
+// DescribedCluster is a cluster as DescribeClusters reads it: the record
+// (nil when there is no such cluster) and, for an ACTIVE one, its counts.
+type DescribedCluster struct {
+	Cluster *ecs.Cluster
+	Counts  ClusterCounts
+}
+
+// describeOps is how many etcd operations describing one cluster takes;
+// clustersPerTxn keeps a transaction within etcd's default limit of 128.
+const (
+	describeOps    = 5
+	clustersPerTxn = 128 / describeOps
+)
+
+// DescribeClusters returns the named clusters, ACTIVE or recently deleted
+// (INACTIVE), with their counts, in the order named. Each record and its
+// counts are of one revision: up to 25 clusters are read in one etcd
+// transaction of range reads (DescribeClusters used to make three reads
+// and a scan per cluster).
+func (s *Store) DescribeClusters(ctx context.Context, names []string) ([]DescribedCluster, error) {
+	out := make([]DescribedCluster, 0, len(names))
+	for batch := range slices.Chunk(names, clustersPerTxn) {
+		ops := make([]clientv3.Op, 0, describeOps*len(batch))
+		for _, name := range batch {
+			ops = append(append(ops, clientv3.OpGet(clusterKey(name)), clientv3.OpGet(inactiveClusterKey(name))), countOps(name)...)
+		}
+		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			return nil, fmt.Errorf("etcd describe clusters: %w", err)
+		}
+		for rs := range slices.Chunk(resp.Responses, describeOps) {
+			d, err := described(rs)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// DescribeCluster is DescribeClusters of one cluster; ErrNotFound when
+// there is none.
 func (s *Store) DescribeCluster(ctx context.Context, name string) (*ecs.Cluster, ClusterCounts, error) {
-	ops := append([]clientv3.Op{clientv3.OpGet(clusterKey(name)), clientv3.OpGet(inactiveClusterKey(name))}, countOps(name)...)
-	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	ds, err := s.DescribeClusters(ctx, []string{name})
 	if err != nil {
-		return nil, ClusterCounts{}, fmt.Errorf("etcd describe cluster: %w", err)
+		return nil, ClusterCounts{}, err
 	}
-	kvs := resp.Responses[0].GetResponseRange().Kvs
-	if len(kvs) == 0 {
-		kvs = resp.Responses[1].GetResponseRange().Kvs
-	}
-	if len(kvs) == 0 {
+	if ds[0].Cluster == nil {
 		return nil, ClusterCounts{}, ErrNotFound
 	}
-	c := new(ecs.Cluster)
-	if err := json.Unmarshal(kvs[0].Value, c); err != nil {
-		return nil, ClusterCounts{}, fmt.Errorf("decode %s: %w", kvs[0].Key, err)
+	return ds[0].Cluster, ds[0].Counts, nil
+}
+
+// described decodes the answers to one cluster's describe operations:
+// its record, its INACTIVE record, and countOps.
+func described(rs []*etcdserverpb.ResponseOp) (DescribedCluster, error) {
+	var d DescribedCluster
+	kvs := rs[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		kvs = rs[1].GetResponseRange().Kvs
 	}
-	if c.Status != ecs.ClusterStatusActive {
-		return c, ClusterCounts{}, nil
+	if len(kvs) == 0 {
+		return d, nil
 	}
-	n, err := counts(resp.Responses[2:])
-	return c, n, err
+	d.Cluster = new(ecs.Cluster)
+	if err := json.Unmarshal(kvs[0].Value, d.Cluster); err != nil {
+		return d, fmt.Errorf("decode %s: %w", kvs[0].Key, err)
+	}
+	if d.Cluster.Status != ecs.ClusterStatusActive {
+		return d, nil
+	}
+	var err error
+	d.Counts, err = counts(rs[2:])
+	return d, err
 }
 
 // CountCluster derives a cluster's counts, in one etcd transaction.

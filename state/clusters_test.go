@@ -65,4 +65,30 @@ func TestDescribeCluster(t *testing.T) {
 	if _, _, err := s.DescribeCluster(ctx, "never"); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("missing: %v", err)
 	}
+
+	// Many clusters, more than one transaction holds, come back in order.
+	var names []string
+	for i := range 60 {
+		names = append(names, []string{"c", "never", "c2", "gone"}[i%4])
+	}
+	ds, err := s.DescribeClusters(ctx, names)
+	if err != nil || len(ds) != len(names) {
+		t.Fatalf("DescribeClusters: %d of %d, %v", len(ds), len(names), err)
+	}
+	for i, d := range ds {
+		switch names[i] {
+		case "never":
+			if d.Cluster != nil {
+				t.Errorf("%d: never: %+v", i, d)
+			}
+		case "c":
+			if d.Cluster == nil || d.Cluster.ClusterName != "c" || d.Counts != want {
+				t.Errorf("%d: c: %+v", i, d)
+			}
+		default:
+			if d.Cluster == nil || d.Cluster.ClusterName != names[i] {
+				t.Errorf("%d: %s: %+v", i, names[i], d)
+			}
+		}
+	}
 }
