@@ -32,6 +32,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -40,6 +41,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +55,7 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/client"
@@ -83,6 +86,8 @@ var (
 	only         = flag.String("only", "", "run only gantry, swarm or engine (the engine-alone rows)")
 	timeout      = flag.Duration("timeout", 5*time.Minute, "give up on one measurement after this long")
 	floorLimits  = flag.String("floor-limits", "0", "the engine-alone rows: at most this many containers created and started at once (0: all)")
+	cpuProfile   = flag.String("cpuprofile", "", "write a CPU profile of this process (Gantry's server and agent, and the benchmark's clients) to this file")
+	rounds       = flag.Int("rounds", 1, "run every phase this many times, Gantry and Swarm in turn; medians over all rounds")
 	timeline     = flag.Bool("timeline", false, "print where Gantry's time went in the create and update phases (task and container timestamps)")
 )
 
@@ -138,6 +143,37 @@ func run() int {
 		info.ServerVersion, info.NCPU, info.OperatingSystem, image)
 	fmt.Printf("polling every %v; killed containers ran at least %v\n\n", *poll, *minAge)
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Print(err)
+			return 1
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	var results []result
+	for round := 0; round < *rounds && ctx.Err() == nil; round++ {
+		if *rounds > 1 {
+			log.Printf("round %d of %d", round+1, *rounds)
+		}
+		got, err := runRound(ctx, dc, ref, runID)
+		results = merge(results, got)
+		if err != nil {
+			log.Print(err)
+			return 1
+		}
+	}
+	report(results)
+	if ctx.Err() != nil {
+		return 1
+	}
+	return 0
+}
+
+// runRound runs every phase once: the engine alone, then Gantry, then
+// Swarm (initialised for the round and left after it).
+func runRound(ctx context.Context, dc *client.Client, ref, runID string) ([]result, error) {
 	var results []result
 	if has("create") && (*only == "" || *only == "engine") {
 		// The engine's floor: the same containers created and started
@@ -159,8 +195,7 @@ func run() int {
 	if *only != "swarm" && *only != "engine" {
 		g, err := startGantry(ctx, dc, ref, runID)
 		if err != nil {
-			log.Printf("gantry: %v", err)
-			return 1
+			return results, fmt.Errorf("gantry: %w", err)
 		}
 		results = append(results, measure(ctx, dc, g, g.setRestartDelay)...)
 		g.close()
@@ -168,19 +203,28 @@ func run() int {
 	if *only != "gantry" && *only != "engine" && ctx.Err() == nil {
 		s, leave, err := startSwarm(ctx, dc, ref, runID)
 		if err != nil {
-			log.Printf("swarm: %v", err)
-			return 1
+			return results, fmt.Errorf("swarm: %w", err)
 		}
 		func() {
 			defer leave() // also when a phase panics
 			results = append(results, measure(ctx, dc, s, s.setRestartDelay)...)
 		}()
 	}
-	report(results)
-	if ctx.Err() != nil {
-		return 1
+	return results, nil
+}
+
+// merge adds a round's samples to those of the rounds before.
+func merge(all, round []result) []result {
+	for _, r := range round {
+		i := slices.IndexFunc(all, func(a result) bool { return a.orchestrator == r.orchestrator && a.phase == r.phase })
+		if i < 0 {
+			all = append(all, r)
+			continue
+		}
+		all[i].samples = append(all[i].samples, r.samples...)
+		all[i].err = cmp.Or(all[i].err, r.err)
 	}
-	return 0
+	return all
 }
 
 type result struct {
@@ -307,27 +351,37 @@ func killPhase(ctx context.Context, dc *client.Client, o orchestrator) (engine, 
 		if wait := *minAge - time.Since(created); wait > 0 {
 			sleep(ctx, wait)
 		}
+		// Engine events, subscribed to before the kill: a new container's
+		// start is seen when it happens, without polling the engine.
+		ectx, cancel := context.WithCancel(ctx)
+		starts, eerrs := containerEvents(ectx, dc, o.label(name))
 		start := time.Now()
 		if err := dc.ContainerKill(ctx, victim, "KILL"); err != nil {
+			cancel()
 			return engine, api, fmt.Errorf("kill %s: %w", victim, err)
 		}
+		tick := time.NewTicker(*poll)
 		var sawContainer, sawTask bool
 		for !sawContainer || !sawTask {
-			if !sawContainer {
-				now, err := containersRunning(ctx, dc, o.label(name))
-				if err != nil {
-					return engine, api, err
+			select {
+			case e := <-starts:
+				if _, old := before[e.Actor.ID]; !old && e.Action == "start" && !sawContainer {
+					sawContainer = true
+					engine = append(engine, time.Since(start))
 				}
-				for id := range now {
-					if _, old := before[id]; !old && !sawContainer {
-						sawContainer = true
-						engine = append(engine, time.Since(start))
-					}
-				}
+				continue
+			case err := <-eerrs:
+				cancel()
+				return engine, api, fmt.Errorf("engine events: %w", err)
+			case <-tick.C:
+			case <-ctx.Done():
+				cancel()
+				return engine, api, ctx.Err()
 			}
 			if !sawTask {
 				now, err := o.running(ctx, name)
 				if err != nil {
+					cancel()
 					return engine, api, err
 				}
 				for id := range now {
@@ -338,14 +392,21 @@ func killPhase(ctx context.Context, dc *client.Client, o orchestrator) (engine, 
 				}
 			}
 			if time.Since(start) > *timeout {
+				cancel()
 				return engine, api, errors.New("no replacement within the timeout")
 			}
-			if !sleep(ctx, *poll) {
-				return engine, api, ctx.Err()
-			}
 		}
+		tick.Stop()
+		cancel()
 	}
 	return engine, api, nil
+}
+
+// containerEvents streams the engine's start and die events of the
+// containers with a label.
+func containerEvents(ctx context.Context, dc *client.Client, label string) (<-chan events.Message, <-chan error) {
+	return dc.Events(ctx, events.ListOptions{Filters: filters.NewArgs(filters.Arg("type", "container"), filters.Arg("label", label),
+		filters.Arg("event", "start"), filters.Arg("event", "die"))})
 }
 
 // containersRunning lists the running containers with a label: ID ->
@@ -362,8 +423,17 @@ func containersRunning(ctx context.Context, dc *client.Client, label string) (ma
 	return out, nil
 }
 
+// waitContainers waits until n containers with the label run: it looks
+// (docker ps) at the start and after each of the engine's start and die
+// events, rather than polling the engine, which would load it as much as
+// it measures it; once a second as a safety net.
 func waitContainers(ctx context.Context, dc *client.Client, label string, n int) (map[string]time.Time, error) {
+	ectx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	evs, errs := containerEvents(ectx, dc, label)
 	deadline := time.Now().Add(*timeout)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for {
 		cs, err := containersRunning(ctx, dc, label)
 		if err != nil {
@@ -375,7 +445,20 @@ func waitContainers(ctx context.Context, dc *client.Client, label string, n int)
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("%d of %d containers running after %v", len(cs), n, *timeout)
 		}
-		if !sleep(ctx, *poll) {
+		select {
+		case <-evs:
+		drain: // events that came together: one look
+			for {
+				select {
+				case <-evs:
+				default:
+					break drain
+				}
+			}
+		case err := <-errs:
+			return nil, fmt.Errorf("engine events: %w", err)
+		case <-tick.C:
+		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
@@ -401,6 +484,7 @@ func waitTasks(ctx context.Context, o orchestrator, name string, n int) error {
 }
 
 func report(results []result) {
+	defer ratios(results)
 	fmt.Printf("%-48s %-26s %9s %9s %9s %9s %4s\n", "phase", "orchestrator", "p50", "p90", "max", "mean", "n")
 	for _, r := range results {
 		if len(r.samples) == 0 {
@@ -409,6 +493,24 @@ func report(results []result) {
 		}
 		fmt.Printf("%-48s %-26s %9s %9s %9s %9s %4d\n", r.phase, r.orchestrator, secs(pct(r.samples, 50)), secs(pct(r.samples, 90)),
 			secs(slices.Max(r.samples)), secs(mean(r.samples)), len(r.samples))
+	}
+}
+
+// ratios prints Swarm's median over Gantry's for each phase both ran (Swarm
+// with restart delay 0 against Gantry's only kill rows).
+func ratios(results []result) {
+	fmt.Printf("\n%-64s %9s %9s %7s\n", "phase (p50)", "gantry", "swarm", "ratio")
+	for _, sw := range results {
+		if !strings.HasPrefix(sw.orchestrator, "swarm") || len(sw.samples) == 0 {
+			continue
+		}
+		phase := strings.Replace(sw.phase, " (restart delay 0)", "", 1)
+		i := slices.IndexFunc(results, func(r result) bool { return r.orchestrator == "gantry" && r.phase == phase })
+		if i < 0 || len(results[i].samples) == 0 {
+			continue
+		}
+		g, w := pct(results[i].samples, 50), pct(sw.samples, 50)
+		fmt.Printf("%-64s %9s %9s %6.1fx\n", sw.phase, secs(g), secs(w), w.Seconds()/g.Seconds())
 	}
 }
 
