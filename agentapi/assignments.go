@@ -115,7 +115,7 @@ func (s *stream) follow(ctx context.Context) error {
 				}
 				break
 			}
-			sent, err := s.delta(ctx, changes)
+			a, err := s.delta(ctx, changes)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -123,19 +123,21 @@ func (s *stream) follow(ctx context.Context) error {
 				s.h.log.Warn("assignments delta failed; sending a snapshot", "containerInstance", s.instance, "err", err)
 				return nil
 			}
-			if sent {
+			if a != nil {
+				if err := s.send(*a); err != nil {
+					return err
+				}
 				tick.Reset(s.h.keepalive)
 			}
 		}
 	}
 }
 
-// delta sends what changes (in revision order) mean for the agent: tasks
-// new to it or with a new desired status, read now and sent whole, and
-// tasks that are STOPPED, by ARN. A change of last status alone is the
-// agent's own report and is not echoed. sent is false when there was
-// nothing to send.
-func (s *stream) delta(ctx context.Context, changes []state.InstanceTaskChange) (sent bool, err error) {
+// delta is what changes (in revision order) mean for the agent: tasks new
+// to it or with a new desired status, read now and sent whole, and tasks
+// that are STOPPED, by ARN. A change of last status alone is the agent's
+// own report and is not echoed. It is nil when there is nothing to send.
+func (s *stream) delta(ctx context.Context, changes []state.InstanceTaskChange) (*protocol.Assignment, error) {
 	last := make(map[string]state.InstanceTaskChange, len(changes))
 	var order []string
 	rev := s.rev
@@ -162,20 +164,20 @@ func (s *stream) delta(ctx context.Context, changes []state.InstanceTaskChange) 
 	}
 	s.rev = rev
 	if len(fetch) == 0 && len(removed) == 0 {
-		return false, nil
+		return nil, nil
 	}
-	a := protocol.Assignment{Revision: rev, Delta: true, Removed: removed}
+	a := &protocol.Assignment{Revision: rev, Delta: true, Removed: removed}
 	// A task STOPPED after its event is missing from the read: the agent
 	// was never told of it, and its removal will not be sent either.
 	tasks, readRev, err := s.h.store.RunningTasks(ctx, s.cluster, fetch)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if a.Tasks, err = s.assigned(ctx, tasks); err != nil {
-		return false, err
+		return nil, err
 	}
 	a.Revision = max(rev, readRev)
-	return true, s.send(a)
+	return a, nil
 }
 
 // snapshot sends the instance's current assignments, which replace
