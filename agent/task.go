@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -67,6 +68,25 @@ type machineEnv struct {
 	registryAuth func(image string) *runtime.RegistryAuth
 	now          func() time.Time
 	log          *slog.Logger
+
+	slotsOnce sync.Once
+	slots     chan struct{} // see startSlot
+}
+
+// startSlot waits for one of the agent's container start slots, 4 per CPU,
+// and returns its release. Dozens of starts at once on a small host
+// contend in the engine (network namespaces, mounts, runc, shims) until
+// the first container runs only when nearly all do; a few at a time run
+// the first ones at once and, on two cores, all of them sooner
+// (docs/services.md). Creates are not limited: they are quick.
+func (e *machineEnv) startSlot(ctx context.Context) (release func(), err error) {
+	e.slotsOnce.Do(func() { e.slots = make(chan struct{}, max(4, 4*goruntime.NumCPU())) })
+	select {
+	case e.slots <- struct{}{}:
+		return func() { <-e.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // taskContainer is the machine's record of one container of its task.
@@ -481,8 +501,14 @@ func (m *taskMachine) start(ctx context.Context, c *taskContainer) error {
 			return nil
 		}
 	}
+	release, err := m.env.startSlot(ctx)
+	if err != nil {
+		return err
+	}
 	c.startSent = true
-	if err := rt.Start(ctx, c.id); err != nil {
+	err = rt.Start(ctx, c.id)
+	release()
+	if err != nil {
 		if errors.Is(err, runtime.ErrUnavailable) {
 			return err
 		}

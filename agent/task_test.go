@@ -2,9 +2,11 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	goruntime "runtime"
 	"testing"
 	"time"
 
@@ -259,3 +261,33 @@ func TestNetworkBindingsDropDuplicateIPv6(t *testing.T) {
 }
 
 var _ runtime.Runtime = (*fakeRuntime)(nil)
+
+func TestMachinesShareStartSlots(t *testing.T) {
+	t.Parallel()
+	env := testEnv(offline())
+	var held []func()
+	for range max(4, 4*goruntime.NumCPU()) {
+		release, err := env.startSlot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, release)
+	}
+	// Every slot is taken: a start waits (here until its context ends).
+	at := protocol.AssignedTask{Task: ecs.Task{TaskARN: testTaskARN, DesiredStatus: StatusRunning}, TaskDefinition: serveDef()}
+	m := newTaskMachine(env, at)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var err error
+	for progressed := true; progressed && err == nil; {
+		progressed, err = m.Step(ctx)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || m.containers[0].started || m.containers[0].id == "" {
+		t.Fatalf("with every slot taken: err %v, %s", err, m.describe())
+	}
+	held[0]()
+	run(t, m)
+	if m.status != StatusRunning {
+		t.Errorf("after a slot was freed: %s", m.describe())
+	}
+}
