@@ -233,13 +233,13 @@ func (s *Services) reconcile(ctx context.Context, key string) (again bool, wake 
 	if err != nil {
 		return false, 0, err
 	}
-	tasks, err := st.ServiceTasks(ctx, cluster, name)
+	tasks, err := st.ServiceTaskSummaries(ctx, cluster, name)
 	if err != nil {
 		return false, 0, err
 	}
 	now := s.cfg.Now()
 	in := &Input{Service: rec, Now: now, Instances: map[string]Instance{}}
-	byID := map[string]*state.TaskRecord{}
+	byID := map[string]*state.ServiceTask{}
 	for _, t := range tasks {
 		byID[t.ID()] = t
 		in.Tasks = append(in.Tasks, Task{

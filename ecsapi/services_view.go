@@ -18,12 +18,12 @@ import (
 // gave up on because their instance was lost do not count.
 func (a *API) serviceViews(ctx context.Context, cluster string, recs []*state.ServiceRecord, tags bool) ([]ecs.Service, error) {
 	out := make([]ecs.Service, 0, len(recs))
-	var tasks map[string][]*state.TaskRecord
+	var tasks map[string][]*state.ServiceTask
 	var connected map[string]bool
 	for _, r := range recs {
 		if r.Status != ecs.ServiceStatusInactive && tasks == nil {
 			var err error
-			if tasks, err = a.store.ClusterServiceTasks(ctx, cluster); err != nil {
+			if tasks, err = a.store.ClusterServiceTaskSummaries(ctx, cluster); err != nil {
 				return nil, err
 			}
 			if connected, err = a.store.Connected(ctx, cluster); err != nil {
@@ -35,7 +35,7 @@ func (a *API) serviceViews(ctx context.Context, cluster string, recs []*state.Se
 	return out, nil
 }
 
-func serviceView(r *state.ServiceRecord, tasks []*state.TaskRecord, connected map[string]bool, tags bool) ecs.Service {
+func serviceView(r *state.ServiceRecord, tasks []*state.ServiceTask, connected map[string]bool, tags bool) ecs.Service {
 	v := r.Service
 	running, pending, live := map[string]int32{}, map[string]int32{}, map[string]int32{}
 	v.RunningCount, v.PendingCount = 0, 0

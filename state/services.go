@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/gantry-dev/gantry/ecs"
+	"github.com/gantry-dev/gantry/internal/awsproto"
 )
 
 // InactiveServiceTTL is how long a deleted (INACTIVE) service stays
@@ -226,19 +228,57 @@ func (s *Store) ServiceTasks(ctx context.Context, cluster, name string) ([]*Task
 	return tasks, err
 }
 
-// ClusterServiceTasks returns the tasks that are not STOPPED of every
-// service of a cluster, by service name.
-func (s *Store) ClusterServiceTasks(ctx context.Context, cluster string) (map[string][]*TaskRecord, error) {
-	tasks, _, err := s.ListTasks(ctx, cluster, true, false, "", 1<<30, func(t *TaskRecord) bool {
-		return strings.HasPrefix(t.Group, ecs.ServiceGroupPrefix)
+// ServiceTask is what the service controller and DescribeServices' counts
+// read of a task record. Decoding only these fields, not the containers,
+// overrides and a dozen timestamps, costs a fraction of the whole record,
+// and both read every task of a service on every pass or call.
+type ServiceTask struct {
+	TaskARN              string             `json:"taskArn"`
+	ContainerInstanceARN string             `json:"containerInstanceArn"`
+	Group                string             `json:"group"`
+	StartedBy            string             `json:"startedBy"`
+	LastStatus           string             `json:"lastStatus"`
+	DesiredStatus        string             `json:"desiredStatus"`
+	HealthStatus         ecs.HealthStatus   `json:"healthStatus"`
+	CreatedAt            awsproto.Timestamp `json:"createdAt"`
+	StartedAt            awsproto.Timestamp `json:"startedAt"`
+}
+
+// ID is the task's ID, the last segment of its ARN.
+func (t *ServiceTask) ID() string { return lastSegment(t.TaskARN) }
+
+// InstanceID is the ID of the container instance the task is placed on.
+func (t *ServiceTask) InstanceID() string { return lastSegment(t.ContainerInstanceARN) }
+
+// ServiceTaskSummaries returns the tasks of a service that are not STOPPED,
+// as ServiceTasks does, with only ServiceTask's fields.
+func (s *Store) ServiceTaskSummaries(ctx context.Context, cluster, name string) ([]*ServiceTask, error) {
+	group := ecs.ServiceGroup(name)
+	byService, err := s.serviceTaskSummaries(ctx, cluster, func(g string) bool { return g == group })
+	return byService[name], err
+}
+
+// ClusterServiceTaskSummaries returns the tasks that are not STOPPED of
+// every service of a cluster, by service name, with only ServiceTask's
+// fields.
+func (s *Store) ClusterServiceTaskSummaries(ctx context.Context, cluster string) (map[string][]*ServiceTask, error) {
+	return s.serviceTaskSummaries(ctx, cluster, func(g string) bool { return strings.HasPrefix(g, ecs.ServiceGroupPrefix) })
+}
+
+func (s *Store) serviceTaskSummaries(ctx context.Context, cluster string, keep func(group string) bool) (map[string][]*ServiceTask, error) {
+	out := map[string][]*ServiceTask{}
+	var derr error
+	_, _, err := s.scan(ctx, tasksOf(cluster), "", 0, func(key string, value []byte) bool {
+		t := new(ServiceTask)
+		if derr = json.Unmarshal(value, t); derr != nil {
+			derr = fmt.Errorf("decode %s: %w", key, derr)
+			return false
+		}
+		if keep(t.Group) {
+			name := t.Group[len(ecs.ServiceGroupPrefix):]
+			out[name] = append(out[name], t)
+		}
+		return true
 	})
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]*TaskRecord{}
-	for _, t := range tasks {
-		name := t.Group[len(ecs.ServiceGroupPrefix):]
-		out[name] = append(out[name], t)
-	}
-	return out, nil
+	return out, cmp.Or(err, derr)
 }
