@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
@@ -81,8 +82,17 @@ func (c *Cluster) AWSConfig() aws.Config {
 	return aws.Config{
 		Region:      Region,
 		Credentials: credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
-		// Tests assert on first answers; retries would hide server errors.
-		RetryMaxAttempts: 1,
+		// Tests assert on first answers: an API error (throttling and 5xx
+		// included) is never retried, so none is hidden. A broken
+		// connection is, as the SDK does by default: Go's HTTP client can
+		// lose a keep-alive connection under it mid-read (aws-sdk-go-v2
+		// #2737), which says nothing about the server.
+		Retryer: func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = 3
+				o.Retryables = []retry.IsErrorRetryable{retry.NoRetryCanceledError{}, retry.RetryableConnectionError{}}
+			})
+		},
 	}
 }
 
