@@ -517,10 +517,11 @@ func ratios(results []result) {
 // --- Gantry ---------------------------------------------------------------
 
 type gantry struct {
-	srv   *server.Server
-	api   *awsecs.Client
-	ref   string
-	close func()
+	srv       *server.Server
+	srvDocker *client.Client // the engine the agent runs on
+	api       *awsecs.Client
+	ref       string
+	close     func()
 }
 
 func (g *gantry) name() string { return "gantry" }
@@ -568,7 +569,7 @@ func startGantry(ctx context.Context, dc *client.Client, ref, runID string) (*ga
 		acancel()
 		return nil, ctx.Err()
 	}
-	g := &gantry{srv: srv, api: api, ref: ref}
+	g := &gantry{srv: srv, srvDocker: dc, api: api, ref: ref}
 	g.close = func() {
 		acancel()
 		<-agentDone
@@ -633,7 +634,14 @@ func (g *gantry) remove(ctx context.Context, name string) error {
 	if _, err := g.api.DeleteService(ctx, &awsecs.DeleteServiceInput{Cluster: aws.String(cluster), Service: aws.String(name), Force: aws.Bool(true)}); err != nil {
 		return err
 	}
-	return g.wait(ctx, name, func(s types.Service) bool { return aws.ToString(s.Status) == "INACTIVE" })
+	if err := g.wait(ctx, name, func(s types.Service) bool { return aws.ToString(s.Status) == "INACTIVE" }); err != nil {
+		return err
+	}
+	// INACTIVE comes once every task is STOPPING: wait for the containers
+	// to stop too, or a service created next under the same name would
+	// count them (Swarm's remove waits for its containers to go).
+	_, err := waitContainers(ctx, g.srvDocker, g.label(name), 0)
+	return err
 }
 
 func (g *gantry) running(ctx context.Context, name string) (map[string]bool, error) {
