@@ -25,8 +25,13 @@
 // way out, an interrupt included. Killed containers have run at least
 // -min-age, so a kill is a failure in steady state, not a crash loop.
 //
-//	go run ./bench/services
+// The engine is watched through its events, not polled. With -rounds n,
+// the engine alone, Gantry and Swarm take turns n times and the report
+// gives medians over the rounds and Swarm's over Gantry's.
+//
+//	go run ./bench/services -rounds 3 -kills 10
 //	go run ./bench/services -kills 10 -phases create,kill
+//	go run ./bench/services -only gantry -phases create -replicas 50 -timeline
 //
 // Results: docs/benchmarks.md.
 package main
