@@ -228,10 +228,25 @@ func (a *API) commitBatch(ctx context.Context, cp *clusterPlacer, batch []*place
 	view.Read(func(recs []*state.InstanceRecord, rv []int64, nodes []scheduler.Node) {
 		work := slices.Clone(nodes)
 		index := map[int]int{}
+		batchIDs := map[string]bool{}
+	requests:
 		for _, r := range batch {
 			if err := r.ctx.Err(); err != nil {
 				r.err = err // its caller has gone: place nothing for it
 				continue
+			}
+			// Retries of one clientToken, queued together, have the same
+			// task IDs: one transaction cannot write a key twice. The
+			// later ones look for the earlier one's tasks once it is
+			// committed, as after a commit that found them taken.
+			for _, id := range r.ids {
+				if batchIDs[id] {
+					r.err = state.ErrExists
+					continue requests
+				}
+			}
+			for _, id := range r.ids {
+				batchIDs[id] = true
 			}
 			decideOn := work
 			if r.running != nil {

@@ -452,7 +452,10 @@ func TestRunTaskClientToken(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.api.RunTask(e.ctx, &ecs.RunTaskInput{Cluster: aws.String(e.cluster), TaskDefinition: aws.String("idem"), Count: aws.Int32(3), ClientToken: aws.String("token-2")})
+			out, err := e.api.RunTask(e.ctx, &ecs.RunTaskInput{Cluster: aws.String(e.cluster), TaskDefinition: aws.String("idem"), Count: aws.Int32(3), ClientToken: aws.String("token-2")})
+			if err != nil || len(out.Tasks) != 3 {
+				t.Errorf("a concurrent retry: %v, %+v", err, out)
+			}
 		}()
 	}
 	wg.Wait()
