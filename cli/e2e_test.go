@@ -214,19 +214,20 @@ func TestQuickstart(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		skipOrFail(t, "curl not found (apt-get install curl)")
 	}
+	addr := freePort(t)
 	t.Cleanup(func() {
 		// Containers of the quickstart's task definition, stopped or not.
 		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.amazonaws.ecs.task-definition-family=hello").Output()
 		if ids := strings.Fields(string(out)); len(ids) > 0 {
 			exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
 		}
-		// The pushed image, by its registry name (the port is this test's).
-		out, _ = exec.Command("docker", "images", "-q", "--filter", "reference=127.0.0.1:*/hello").Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			exec.Command("docker", append([]string{"rmi", "-f"}, ids...)...).Run()
+		// The pushed image, by this test's registry name: not by ID, which
+		// other runs' tags of the same build share.
+		out, _ = exec.Command("docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference="+addr+"/hello").Output()
+		if refs := strings.Fields(string(out)); len(refs) > 0 {
+			exec.Command("docker", append([]string{"rmi"}, refs...)...).Run()
 		}
 	})
-	addr := freePort(t)
 	dataDir := t.TempDir()
 	p := startGantry(t, addr, "dev", "--data-dir", dataDir)
 	if !strings.Contains(p.stdout(), "Agent:") {
