@@ -132,6 +132,10 @@ func (v *InstanceView) Update(r *InstanceRecord, rev int64) {
 	v.set(r, rev)
 }
 
+// syncStall is how long Sync waits for the watches before it gives the
+// view up.
+const syncStall = 10 * time.Second
+
 // Sync waits until the view reflects everything etcd had committed when
 // Sync was called.
 func (v *InstanceView) Sync(ctx context.Context) error {
@@ -140,7 +144,7 @@ func (v *InstanceView) Sync(ctx context.Context) error {
 		return fmt.Errorf("etcd revision: %w", err)
 	}
 	rev := resp.Header.Revision
-	asked := false
+	asked, stall := false, time.Now().Add(syncStall)
 	for {
 		v.mu.RLock()
 		caught, advanced, err := min(v.instRev, v.connRev) >= rev, v.advanced, v.err
@@ -166,6 +170,17 @@ func (v *InstanceView) Sync(ctx context.Context) error {
 		case <-advanced:
 		case <-t.C:
 			asked = false // ask again
+			if time.Now().After(stall) {
+				// A view that cannot catch up (a starved etcd, a watch
+				// etcd keeps unsynced) must not hold RunTask forever:
+				// give it up, the caller loads a new one.
+				err := fmt.Errorf("placement view of %s: not caught up with revision %d after %v", v.cluster, rev, syncStall)
+				v.mu.Lock()
+				v.err = cmp.Or(v.err, err)
+				v.mu.Unlock()
+				v.cancel()
+				return err
+			}
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
