@@ -29,7 +29,7 @@ func TestDevRunTaskWithAWSCLI(t *testing.T) {
 	dataDir := t.TempDir()
 	t.Cleanup(func() { removeAgentContainers(t, dataDir) }) // after gantry stops
 	addr := freePort(t)
-	p := startGantry(t, addr, "dev", "--data-dir", dataDir)
+	p := startGantry(t, addr, "dev", "--data-dir", dataDir, "--attribute", "team=blue") // gantry agent's flags work in dev
 	if !strings.Contains(p.stdout(), "Agent:    container instance arn:aws:ecs:us-east-1:000000000000:container-instance/default/") {
 		t.Fatalf("banner does not show the agent:\n%s", p.stdout())
 	}
@@ -73,6 +73,12 @@ func TestDevRunTaskWithAWSCLI(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+	}
+
+	var attrs struct{ Attributes []struct{ Name, Value, TargetType string } }
+	if err := json.Unmarshal(aws("list-attributes", "--cluster", "default", "--target-type", "container-instance", "--attribute-name", "team"), &attrs); err != nil ||
+		len(attrs.Attributes) != 1 || attrs.Attributes[0].Value != "blue" {
+		t.Errorf("the in-process agent's --attribute: %v %+v", err, attrs)
 	}
 
 	aws("register-task-definition", "--family", "cli-web", "--container-definitions",

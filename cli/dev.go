@@ -17,6 +17,7 @@ import (
 
 	"github.com/gantry-dev/gantry/agent"
 	"github.com/gantry-dev/gantry/agent/runtime/docker"
+	"github.com/gantry-dev/gantry/cli/agentcmd"
 	"github.com/gantry-dev/gantry/cli/cliflags"
 	"github.com/gantry-dev/gantry/ecs"
 	"github.com/gantry-dev/gantry/server"
@@ -32,7 +33,14 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	var sf serverFlags
 	sf.register(fs)
 	noAgent := fs.Bool("no-agent", false, "serve the API only, without the in-process agent")
+	var host agentcmd.HostFlags // the in-process agent's, as gantry agent has them
+	host.Register(fs)
 	if !cliflags.Parse(fs, args, stderr) {
+		return 2
+	}
+	// Refuse bad agent flags before anything starts.
+	if err := host.Apply(&agent.Config{}); err != nil {
+		fmt.Fprintf(stderr, "gantry dev: %v\n", err)
 		return 2
 	}
 	ext := func(ctx context.Context, srv *server.Server, sf serverFlags, endpoint string, log *slog.Logger) (string, func()) {
@@ -40,7 +48,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		if *noAgent {
 			return "", func() {}
 		}
-		var d devAgent
+		d := devAgent{host: &host}
 		d.start(ctx, srv, sf, endpoint, log)
 		return d.status, d.stop
 	}
@@ -65,6 +73,7 @@ func createDefaultCluster(ctx context.Context, endpoint string, sf serverFlags, 
 
 // devAgent is gantry dev's in-process agent.
 type devAgent struct {
+	host   *agentcmd.HostFlags
 	status string // what the banner says about it
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -85,7 +94,7 @@ func (d *devAgent) start(ctx context.Context, srv *server.Server, sf serverFlags
 			"or join agents from elsewhere: gantry agent --server %s --token-file %s",
 			host, why, endpoint, filepath.Join(sf.dataDir, "join-token"))
 	}
-	rt, err := docker.New(docker.Options{Logger: log})
+	rt, err := docker.New(docker.Options{Logger: log, Policy: docker.Policy{AllowPrivileged: d.host.AllowPrivileged}})
 	if err != nil {
 		noAgent(err)
 		return
@@ -98,7 +107,7 @@ func (d *devAgent) start(ctx context.Context, srv *server.Server, sf serverFlags
 		noAgent(err)
 		return
 	}
-	a, err := agent.New(agent.Config{
+	cfg := agent.Config{
 		Server:           endpoint,
 		Cluster:          ecs.DefaultClusterName,
 		Token:            srv.JoinToken(),
@@ -107,7 +116,12 @@ func (d *devAgent) start(ctx context.Context, srv *server.Server, sf serverFlags
 		AvailabilityZone: sf.region + "a",
 		Version:          Version,
 		Logger:           log,
-	})
+	}
+	var a *agent.Agent
+	err = d.host.Apply(&cfg) // checked before the server started
+	if err == nil {
+		a, err = agent.New(cfg)
+	}
 	if err != nil {
 		rt.Close()
 		d.status = fmt.Sprintf("No agent runs: %v", err)

@@ -332,4 +332,19 @@ func TestVersionAndUsage(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "12 digits") {
 		t.Errorf("bad account id: %v %q", err, out)
 	}
+	// Bad agent and timeout flags are refused before anything starts.
+	for _, tt := range []struct{ args, want string }{
+		{"dev --task-cleanup-wait 0s", "--task-cleanup-wait must be positive"},
+		{"dev --gpus a,,b", "--gpus"},
+		{"dev --attribute novalue", "want key=value"},
+		{"dev --heartbeat-timeout 500ms", "--heartbeat-timeout 500ms: must be a whole number of seconds"},
+		{"server --leader-ttl 0s", "--leader-ttl 0s: must be a whole number of seconds"},
+	} {
+		args := append(strings.Fields(tt.args), "--data-dir", t.TempDir(), "--access-key-id", "a", "--secret-access-key", "b", "--listen", "127.0.0.1:1")
+		cmd := exec.Command(gantryBin, args...)
+		out, _ := cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), tt.want) {
+			t.Errorf("gantry %s: exit %d %q, want 2 and %q", tt.args, cmd.ProcessState.ExitCode(), out, tt.want)
+		}
+	}
 }

@@ -45,6 +45,9 @@ type extension func(ctx context.Context, srv *server.Server, sf serverFlags, end
 // serve runs a control plane, and ext if not nil, until SIGINT or SIGTERM.
 func serve(mode string, sf serverFlags, etcd server.EtcdConfig, ext extension, stdout, stderr io.Writer) int {
 	log, err := sf.logger(stderr)
+	if err == nil {
+		err = sf.check()
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gantry %s: %v\n", mode, err)
 		return 2

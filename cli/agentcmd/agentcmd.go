@@ -42,39 +42,82 @@ func (a attrFlags) Set(s string) error {
 // agentFlags are gantry agent's flags.
 type agentFlags struct {
 	server, cluster, token, tokenFile, dataDir string
-	az, runtime, pull, logLevel, gpus          string
-	cpu, memory, reserved                      int
-	stopTimeout, cleanupWait, simStartDelay    time.Duration
-	allowPrivileged                            bool
-	metadataAddress                            string
-	attrs                                      attrFlags
+	az, runtime, logLevel                      string
+	simStartDelay                              time.Duration
+	host                                       HostFlags
+}
+
+// HostFlags are the flags about the host and its tasks that `gantry
+// agent` and `gantry dev` (for its in-process agent) share.
+type HostFlags struct {
+	attrs                 attrFlags
+	cpu, memory, reserved int
+	gpus, pull            string
+	stopTimeout           time.Duration
+	cleanupWait           time.Duration
+	AllowPrivileged       bool
+	metadataAddress       string
+}
+
+// Register defines the flags on fs.
+func (h *HostFlags) Register(fs *flag.FlagSet) {
+	h.attrs = attrFlags{}
+	fs.Var(h.attrs, "attribute", "custom attribute key=value (repeatable)")
+	fs.IntVar(&h.cpu, "cpu", 0, "CPU units to register (default 1024 per logical CPU)")
+	fs.IntVar(&h.memory, "memory", 0, "memory to register in MiB (default the host's)")
+	fs.IntVar(&h.reserved, "reserved-memory", 0, "MiB of memory kept back for the host (ECS_RESERVED_MEMORY)")
+	fs.StringVar(&h.gpus, "gpus", "", "comma-separated IDs of the host's NVIDIA GPUs to register (as nvidia-smi -L lists them); tasks get them as gpuIds")
+	fs.StringVar(&h.pull, "image-pull-behavior", "default", "default, always, once or prefer-cached (ECS_IMAGE_PULL_BEHAVIOR)")
+	fs.DurationVar(&h.stopTimeout, "stop-timeout", agent.DefaultStopTimeout, "SIGTERM to SIGKILL for containers without a stopTimeout")
+	fs.DurationVar(&h.cleanupWait, "task-cleanup-wait", agent.DefaultTaskCleanupWait,
+		"how long a stopped task's containers and logs stay before they are removed (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION)")
+	fs.BoolVar(&h.AllowPrivileged, "allow-privileged", false, "let tasks run privileged containers (every capability and device of the host)")
+	fs.StringVar(&h.metadataAddress, "metadata-address", "",
+		"host:port of the task metadata endpoint (default: the engine's bridge gateway, port 51679; \"off\" disables it)")
+}
+
+// GPUs are the IDs --gpus lists: distinct and non-empty.
+func (h *HostFlags) GPUs() ([]string, error) {
+	gpus, err := gpuIDs(h.gpus)
+	if err != nil {
+		return nil, fmt.Errorf("--gpus: %w", err)
+	}
+	return gpus, nil
+}
+
+// Apply checks the flags and sets what they say in cfg.
+func (h *HostFlags) Apply(cfg *agent.Config) error {
+	if h.cleanupWait <= 0 {
+		return errors.New("--task-cleanup-wait must be positive")
+	}
+	gpus, err := h.GPUs()
+	if err != nil {
+		return err
+	}
+	cfg.Attributes = h.attrs
+	cfg.CPU, cfg.Memory, cfg.ReservedMemory = h.cpu, h.memory, h.reserved
+	cfg.GPUs = gpus
+	cfg.PullBehavior = agent.PullBehavior(h.pull)
+	cfg.DefaultStopTimeout, cfg.TaskCleanupWait = h.stopTimeout, h.cleanupWait
+	cfg.AllowPrivileged = h.AllowPrivileged
+	cfg.MetadataAddress = h.metadataAddress
+	return nil
 }
 
 // Run runs `gantry agent` with args and returns the exit code; version is
 // reported in versionInfo.
 func Run(args []string, stdout, stderr io.Writer, version string) int {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	f := agentFlags{attrs: attrFlags{}}
+	var f agentFlags
 	fs.StringVar(&f.server, "server", "", "URL of the control plane (the API's endpoint, e.g. http://10.0.0.1:4747)")
 	fs.StringVar(&f.cluster, "cluster", "default", "cluster to join")
 	fs.StringVar(&f.token, "token", "", "join token (visible in ps: prefer --token-file or GANTRY_AGENT_TOKEN)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the join token (the server's <data-dir>/join-token)")
 	fs.StringVar(&f.dataDir, "data-dir", filepath.Join(cliflags.DefaultDataDir(), "agent"), "directory for the agent's identity; one per agent")
 	fs.StringVar(&f.az, "availability-zone", "local", "the ecs.availability-zone attribute")
-	fs.Var(f.attrs, "attribute", "custom attribute key=value (repeatable)")
-	fs.IntVar(&f.cpu, "cpu", 0, "CPU units to register (default 1024 per logical CPU)")
-	fs.IntVar(&f.memory, "memory", 0, "memory to register in MiB (default the host's)")
-	fs.IntVar(&f.reserved, "reserved-memory", 0, "MiB of memory kept back for the host (ECS_RESERVED_MEMORY)")
-	fs.StringVar(&f.gpus, "gpus", "", "comma-separated IDs of the host's NVIDIA GPUs to register (as nvidia-smi -L lists them); tasks get them as gpuIds")
+	f.host.Register(fs)
 	fs.StringVar(&f.runtime, "runtime", "docker", "container runtime: docker (DOCKER_HOST honoured) or sim (simulated)")
 	fs.DurationVar(&f.simStartDelay, "sim-start-delay", 0, "with --runtime sim: how long a simulated container takes to start")
-	fs.StringVar(&f.pull, "image-pull-behavior", "default", "default, always, once or prefer-cached (ECS_IMAGE_PULL_BEHAVIOR)")
-	fs.DurationVar(&f.stopTimeout, "stop-timeout", agent.DefaultStopTimeout, "SIGTERM to SIGKILL for containers without a stopTimeout")
-	fs.DurationVar(&f.cleanupWait, "task-cleanup-wait", agent.DefaultTaskCleanupWait,
-		"how long a stopped task's containers and logs stay before they are removed (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION)")
-	fs.BoolVar(&f.allowPrivileged, "allow-privileged", false, "let tasks run privileged containers (every capability and device of the host)")
-	fs.StringVar(&f.metadataAddress, "metadata-address", "",
-		"host:port of the task metadata endpoint (default: the engine's bridge gateway, port 51679; \"off\" disables it)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	if !cliflags.Parse(fs, args, stderr) {
 		return 2
@@ -95,48 +138,33 @@ func Run(args []string, stdout, stderr io.Writer, version string) int {
 		return fail(2, "--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	if f.cleanupWait <= 0 {
-		return fail(2, "--task-cleanup-wait must be positive")
+	cfg := agent.Config{
+		Server:           f.server,
+		Cluster:          f.cluster,
+		Token:            token,
+		AvailabilityZone: f.az,
+		Version:          version,
+		Logger:           log,
 	}
-	gpus, err := gpuIDs(f.gpus)
-	if err != nil {
-		return fail(2, "--gpus: %v", err)
+	if err := f.host.Apply(&cfg); err != nil {
+		return fail(2, "%v", err)
 	}
-	rt, closeRT, err := newRuntime(&f, gpus, log)
+	rt, closeRT, err := newRuntime(&f, cfg.GPUs, log)
 	if err != nil {
 		return fail(2, "%v", err)
 	}
 	defer closeRT()
-	dataDir, err := filepath.Abs(f.dataDir)
-	if err != nil {
+	cfg.Runtime = rt
+	if cfg.DataDir, err = filepath.Abs(f.dataDir); err != nil {
 		return fail(1, "%v", err)
 	}
-	a, err := agent.New(agent.Config{
-		Server:             f.server,
-		Cluster:            f.cluster,
-		Token:              token,
-		DataDir:            dataDir,
-		Runtime:            rt,
-		AvailabilityZone:   f.az,
-		Attributes:         f.attrs,
-		CPU:                f.cpu,
-		Memory:             f.memory,
-		ReservedMemory:     f.reserved,
-		GPUs:               gpus,
-		PullBehavior:       agent.PullBehavior(f.pull),
-		DefaultStopTimeout: f.stopTimeout,
-		TaskCleanupWait:    f.cleanupWait,
-		AllowPrivileged:    f.allowPrivileged,
-		MetadataAddress:    f.metadataAddress,
-		Version:            version,
-		Logger:             log,
-	})
+	a, err := agent.New(cfg)
 	if err != nil {
 		return fail(2, "%v", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(stdout, "Gantry agent %s joining cluster %s at %s (runtime %s, data in %s)\n", version, f.cluster, f.server, f.runtime, dataDir)
+	fmt.Fprintf(stdout, "Gantry agent %s joining cluster %s at %s (runtime %s, data in %s)\n", version, f.cluster, f.server, f.runtime, cfg.DataDir)
 	err = a.Run(ctx)
 	switch {
 	case errors.Is(err, agent.ErrDeregistered):
@@ -198,13 +226,13 @@ func newRuntime(f *agentFlags, gpus []string, log *slog.Logger) (runtime.Runtime
 	}
 	switch f.runtime {
 	case "docker":
-		rt, err := docker.New(docker.Options{Logger: log, Policy: docker.Policy{AllowPrivileged: f.allowPrivileged}})
+		rt, err := docker.New(docker.Options{Logger: log, Policy: docker.Policy{AllowPrivileged: f.host.AllowPrivileged}})
 		if err != nil {
 			return nil, nil, err
 		}
 		return rt, func() { rt.Close() }, nil
 	case "sim":
-		return sim.New(sim.Options{AllowPrivileged: f.allowPrivileged, StartDelay: f.simStartDelay, GPUs: gpus}), func() {}, nil
+		return sim.New(sim.Options{AllowPrivileged: f.host.AllowPrivileged, StartDelay: f.simStartDelay, GPUs: gpus}), func() {}, nil
 	}
 	return nil, nil, fmt.Errorf("--runtime %q: docker or sim", f.runtime)
 }
