@@ -75,7 +75,9 @@ func TestDevRunTaskWithAWSCLI(t *testing.T) {
 		}
 	}
 
-	var attrs struct{ Attributes []struct{ Name, Value, TargetType string } }
+	var attrs struct {
+		Attributes []struct{ Name, Value, TargetType string }
+	}
 	if err := json.Unmarshal(aws("list-attributes", "--cluster", "default", "--target-type", "container-instance", "--attribute-name", "team"), &attrs); err != nil ||
 		len(attrs.Attributes) != 1 || attrs.Attributes[0].Value != "blue" {
 		t.Errorf("the in-process agent's --attribute: %v %+v", err, attrs)

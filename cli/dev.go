@@ -35,8 +35,8 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	noAgent := fs.Bool("no-agent", false, "serve the API only, without the in-process agent")
 	var host agentcmd.HostFlags // the in-process agent's, as gantry agent has them
 	host.Register(fs)
-	if !cliflags.Parse(fs, args, stderr) {
-		return 2
+	if code := cliflags.Parse(fs, args, stderr); code >= 0 {
+		return code
 	}
 	// Refuse bad agent flags before anything starts.
 	if err := host.Apply(&agent.Config{}); err != nil {

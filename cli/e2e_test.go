@@ -332,6 +332,13 @@ func TestVersionAndUsage(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "12 digits") {
 		t.Errorf("bad account id: %v %q", err, out)
 	}
+	for _, c := range []string{"dev", "server", "agent", "logs"} {
+		cmd := exec.Command(gantryBin, c, "-h")
+		out, _ := cmd.CombinedOutput()
+		if cmd.ProcessState.ExitCode() != 0 || !strings.Contains(string(out), "-data-dir") && c != "logs" {
+			t.Errorf("gantry %s -h: exit %d %q", c, cmd.ProcessState.ExitCode(), out)
+		}
+	}
 	// Bad agent and timeout flags are refused before anything starts.
 	for _, tt := range []struct{ args, want string }{
 		{"dev --task-cleanup-wait 0s", "--task-cleanup-wait must be positive"},

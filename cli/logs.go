@@ -55,6 +55,9 @@ func runLogs(args []string, stdout, stderr io.Writer) int {
 	var pos []string
 	for rest := args; ; {
 		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
 			return 2
 		}
 		if fs.NArg() == 0 {

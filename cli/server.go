@@ -27,8 +27,8 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&etcd.CACert, "etcd-cacert", "", "CA certificate for the external etcd (PEM)")
 	fs.StringVar(&etcd.Cert, "etcd-cert", "", "client certificate for the external etcd (PEM)")
 	fs.StringVar(&etcd.Key, "etcd-key", "", "client key for the external etcd (PEM)")
-	if !cliflags.Parse(fs, args, stderr) {
-		return 2
+	if code := cliflags.Parse(fs, args, stderr); code >= 0 {
+		return code
 	}
 	for _, e := range strings.Split(endpoints, ",") {
 		if e = strings.TrimSpace(e); e != "" {

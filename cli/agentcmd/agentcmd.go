@@ -119,8 +119,8 @@ func Run(args []string, stdout, stderr io.Writer, version string) int {
 	fs.StringVar(&f.runtime, "runtime", "docker", "container runtime: docker (DOCKER_HOST honoured) or sim (simulated)")
 	fs.DurationVar(&f.simStartDelay, "sim-start-delay", 0, "with --runtime sim: how long a simulated container takes to start")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	if !cliflags.Parse(fs, args, stderr) {
-		return 2
+	if code := cliflags.Parse(fs, args, stderr); code >= 0 {
+		return code
 	}
 	fail := func(code int, format string, args ...any) int {
 		fmt.Fprintf(stderr, "gantry agent: "+format+"\n", args...)

@@ -3,6 +3,7 @@
 package cliflags
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,15 +24,19 @@ func DefaultDataDir() string {
 }
 
 // Parse parses args into fs, reporting errors the way flag does, and rejects
-// stray positional arguments.
-func Parse(fs *flag.FlagSet, args []string, stderr io.Writer) bool {
+// stray positional arguments. It returns -1 when the command should go on,
+// else the exit code: 0 after -h or --help, 2 after an error.
+func Parse(fs *flag.FlagSet, args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
-		return false
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "gantry %s: unexpected arguments: %s\n", fs.Name(), strings.Join(fs.Args(), " "))
-		return false
+		return 2
 	}
-	return true
+	return -1
 }
