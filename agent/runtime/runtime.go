@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -85,6 +86,17 @@ type Runtime interface {
 	// Errors: ErrNotFound, ErrUnsupported (the log driver cannot be read
 	// back), ErrUnavailable.
 	Logs(ctx context.Context, id string, opts LogOptions) (io.ReadCloser, error)
+
+	// Stats reports the container's resource usage as a JSON object in the
+	// Docker Engine API's stats format (GET /containers/{id}/stats?stream=false:
+	// read, preread, cpu_stats, precpu_stats, memory_stats, blkio_stats,
+	// pids_stats, name, id, and networks for a container with a network of
+	// its own), which the task metadata endpoint serves as is, as the ECS
+	// agent does. precpu_stats is the sample before read, so the call can
+	// take a second or two. A container that does not run reports zero
+	// times and counters.
+	// Errors: ErrNotFound, ErrUnavailable.
+	Stats(ctx context.Context, id string) (json.RawMessage, error)
 
 	// CreateVolume creates a named volume; creating one that already exists
 	// with the same driver is not an error.

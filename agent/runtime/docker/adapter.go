@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -252,6 +253,29 @@ func (r *Runtime) Logs(ctx context.Context, id string, opts runtime.LogOptions) 
 	}()
 	return &logReader{PipeReader: pr, body: body}, nil
 }
+
+// Stats asks the engine for one document without one-shot, so that the
+// engine waits for a second sample and fills precpu_stats (CPU usage is the
+// difference), as the ECS agent's streamed stats have it.
+func (r *Runtime) Stats(ctx context.Context, id string) (json.RawMessage, error) {
+	resp, err := r.c.ContainerStats(ctx, id, false)
+	if err != nil {
+		return nil, wrap("stats "+short(id), err, runtime.ErrNotFound)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxStatsBytes))
+	if err != nil {
+		return nil, wrap("stats "+short(id), err, runtime.ErrNotFound)
+	}
+	if !json.Valid(b) || !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		return nil, fmt.Errorf("stats %s: the engine answered no JSON object", short(id))
+	}
+	return bytes.TrimSpace(b), nil
+}
+
+// maxStatsBytes bounds a stats document (a few KiB; percpu_usage grows with
+// the host's CPUs).
+const maxStatsBytes = 1 << 20
 
 type logReader struct {
 	*io.PipeReader

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"maps"
@@ -41,6 +42,7 @@ func Run(t *testing.T, cfg Config) {
 		{"ListByLabel", listByLabel},
 		{"Logs", logs},
 		{"Volumes", volumes},
+		{"Stats", stats},
 		{"Errors", errorsSuite},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -417,6 +419,71 @@ func hasVolume(vs []runtime.VolumeSpec, name string) bool {
 		}
 	}
 	return false
+}
+
+// statsDoc is the part of the Docker stats document both runtimes fill.
+type statsDoc struct {
+	Read     time.Time `json:"read"`
+	PreRead  time.Time `json:"preread"`
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	CPUStats struct {
+		CPUUsage struct {
+			TotalUsage uint64 `json:"total_usage"`
+		} `json:"cpu_usage"`
+		SystemUsage uint64 `json:"system_cpu_usage"`
+		OnlineCPUs  int    `json:"online_cpus"`
+	} `json:"cpu_stats"`
+	PreCPUStats struct {
+		SystemUsage uint64 `json:"system_cpu_usage"`
+	} `json:"precpu_stats"`
+	MemoryStats struct {
+		Usage uint64 `json:"usage"`
+		Limit uint64 `json:"limit"`
+	} `json:"memory_stats"`
+	Networks map[string]struct {
+		RxBytes *uint64 `json:"rx_bytes"`
+	} `json:"networks"`
+}
+
+func (s *suite) stats(id string) statsDoc {
+	s.t.Helper()
+	raw, err := s.rt.Stats(s.ctx, id)
+	if err != nil {
+		s.t.Fatalf("stats: %v", err)
+	}
+	var d statsDoc
+	if err := json.Unmarshal(raw, &d); err != nil {
+		s.t.Fatalf("stats document %s: %v", raw, err)
+	}
+	return d
+}
+
+func stats(s *suite) {
+	spec := s.spec("serve", "--port", "8080")
+	spec.MemoryLimit = 64 << 20
+	id := s.run(spec)
+	s.waitLog(id, "serving on")
+	d := s.stats(id)
+	// precpu_stats is filled: clients compute CPU usage from the difference.
+	if d.ID != id || d.Name != "/"+spec.Name || d.Read.IsZero() || d.PreRead.IsZero() || !d.PreRead.Before(d.Read) ||
+		d.CPUStats.OnlineCPUs < 1 || d.PreCPUStats.SystemUsage == 0 || d.CPUStats.SystemUsage <= d.PreCPUStats.SystemUsage ||
+		d.MemoryStats.Usage == 0 || d.MemoryStats.Limit != 64<<20 {
+		s.t.Errorf("running container's stats = %+v", d)
+	}
+	if n, ok := d.Networks["eth0"]; !ok || n.RxBytes == nil {
+		s.t.Errorf("bridge container's stats have no eth0 counters: %+v", d.Networks)
+	}
+
+	if err := s.rt.Stop(s.ctx, id, 10*time.Second); err != nil {
+		s.t.Fatal(err)
+	}
+	if d := s.stats(id); d.ID != id || !d.Read.IsZero() || d.CPUStats.CPUUsage.TotalUsage != 0 {
+		s.t.Errorf("stopped container's stats = %+v, want zeros", d)
+	}
+	if _, err := s.rt.Stats(s.ctx, "gantry-rt-nonexistent"); !errors.Is(err, runtime.ErrNotFound) {
+		s.t.Errorf("stats of no container: %v, want ErrNotFound", err)
+	}
 }
 
 func errorsSuite(s *suite) {
