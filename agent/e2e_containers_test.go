@@ -325,12 +325,22 @@ func TestE2EMetadataEndpoint(t *testing.T) {
 	main.PortMappings = []types.PortMapping{{ContainerPort: aws.Int32(8080), HostPort: aws.Int32(0)}}
 	taskDoc := dependsOn(testapp(d, "task", false, "metadata", "/task"), "main", types.ContainerConditionStart)
 	self := dependsOn(testapp(d, "self", false, "metadata", ""), "main", types.ContainerConditionStart)
+	stats := dependsOn(testapp(d, "stats", false, "metadata", "/stats"), "main", types.ContainerConditionStart)
+	taskStats := dependsOn(testapp(d, "taskstats", false, "metadata", "/task/stats"), "main", types.ContainerConditionStart)
 	td := register(t, d, "e2e-metadata", func(in *awsecs.RegisterTaskDefinitionInput) {
 		in.Cpu, in.Memory = aws.String("256"), aws.String("512")
-	}, main, taskDoc, self)
+	}, main, taskDoc, self, stats, taskStats)
 	arn := runTask(t, d, td, nil)
 	task := d.WaitTask(t, arn, startDeadline, func(t types.Task) bool {
-		return aws.ToString(t.LastStatus) == "RUNNING" && find(t, "task").ExitCode != nil && find(t, "self").ExitCode != nil
+		if aws.ToString(t.LastStatus) != "RUNNING" {
+			return false
+		}
+		for _, name := range []string{"task", "self", "stats", "taskstats"} {
+			if find(t, name).ExitCode == nil {
+				return false
+			}
+		}
+		return true
 	})
 	read := func(name string, v any) {
 		t.Helper()
@@ -364,7 +374,7 @@ func TestE2EMetadataEndpoint(t *testing.T) {
 	read("task", &td4)
 	if td4.TaskARN != arn || td4.Family != "e2e-metadata" || td4.Revision != "1" || td4.DesiredStatus != "RUNNING" ||
 		td4.Cluster != aws.ToString(task.ClusterArn) || td4.AvailabilityZone != "us-east-1a" || td4.LaunchType != "EC2" ||
-		td4.Limits.CPU != 0.25 || td4.Limits.Memory != 512 || len(td4.Containers) != 3 {
+		td4.Limits.CPU != 0.25 || td4.Limits.Memory != 512 || len(td4.Containers) != 5 {
 		t.Errorf("task document: %+v", td4)
 	}
 	for _, c := range td4.Containers {
@@ -382,5 +392,44 @@ func TestE2EMetadataEndpoint(t *testing.T) {
 	read("self", &own)
 	if own.Name != "self" || own.DockerID != aws.ToString(container(t, task, "self").RuntimeId) || !strings.HasPrefix(own.DockerName, "ecs-e2e-metadata-1-self-") {
 		t.Errorf("own document: %+v", own)
+	}
+
+	// Stats are the engine's documents: the probe's own while it ran, and
+	// the task's by Docker ID (main's among them, running, on the bridge).
+	type statsDoc struct {
+		ID, Name      string
+		Read, PreRead time.Time
+		CPUStats      struct {
+			OnlineCPUs  int    `json:"online_cpus"`
+			SystemUsage uint64 `json:"system_cpu_usage"`
+		} `json:"cpu_stats"`
+		MemoryStats struct{ Usage, Limit uint64 } `json:"memory_stats"`
+		Networks    map[string]struct {
+			RxBytes *uint64 `json:"rx_bytes"`
+		}
+	}
+	checkStats := func(what string, s statsDoc, id string) {
+		t.Helper()
+		if s.ID != id || s.Read.IsZero() || s.PreRead.IsZero() || s.CPUStats.OnlineCPUs < 1 || s.CPUStats.SystemUsage == 0 ||
+			s.MemoryStats.Usage == 0 || s.MemoryStats.Limit != 64<<20 || s.Networks["eth0"].RxBytes == nil {
+			t.Errorf("%s: %+v, want the running container %s's stats", what, s, id)
+		}
+	}
+	var ownStats statsDoc
+	read("stats", &ownStats)
+	statsID := aws.ToString(container(t, task, "stats").RuntimeId)
+	checkStats("own stats", ownStats, statsID)
+	if !strings.HasPrefix(ownStats.Name, "/ecs-e2e-metadata-1-stats-") {
+		t.Errorf("own stats name %q, want the Docker name", ownStats.Name)
+	}
+	var byID map[string]statsDoc
+	read("taskstats", &byID)
+	mainID, probeID := aws.ToString(container(t, task, "main").RuntimeId), aws.ToString(container(t, task, "taskstats").RuntimeId)
+	checkStats("main in the task stats", byID[mainID], mainID)
+	checkStats("the probe in the task stats", byID[probeID], probeID)
+	for id := range byID {
+		if !slices.ContainsFunc(task.Containers, func(c types.Container) bool { return aws.ToString(c.RuntimeId) == id }) {
+			t.Errorf("task stats have %s, not a container of the task", id)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry/agent/runtime"
@@ -25,7 +26,8 @@ import (
 // (docs/metadata.md): every container gets ECS_CONTAINER_METADATA_URI_V4 =
 // http://<host>:<port>/v4/<token>, where the token names the container; GET
 // on it answers the container's document, GET <uri>/task the task's with
-// all its containers. The JSON shapes are the ECS agent's
+// all its containers, and <uri>/stats, <uri>/task/stats their Docker stats
+// documents. The JSON shapes are the ECS agent's
 // (ecs-agent/tmds/handlers/v2 and v4/state, response.go).
 
 // DefaultMetadataPort is the ECS agent's port for the endpoint (it serves
@@ -262,8 +264,8 @@ func (s *metadataServer) Close() error {
 	return s.srv.Shutdown(ctx)
 }
 
-// ServeHTTP answers GET /v4/<token>, /v4/<token>/task; the stats paths are
-// not served (yet).
+// ServeHTTP answers GET /v4/<token>, /v4/<token>/task, /v4/<token>/stats
+// and /v4/<token>/task/stats.
 func (s *metadataServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		metadataError(w, http.StatusMethodNotAllowed, "only GET is supported")
@@ -292,11 +294,66 @@ func (s *metadataServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeMetadata(w, view.doc.Containers[idx])
 	case "task":
 		writeMetadata(w, view.doc)
-	case "stats", "task/stats":
-		metadataError(w, http.StatusNotImplemented, "container stats are not supported by the Gantry agent yet")
+	case "stats":
+		s.containerStats(w, r, view.doc.Containers[idx].DockerID)
+	case "task/stats":
+		s.taskStats(w, r, view.doc.Containers)
 	default:
 		metadataError(w, http.StatusNotFound, "unknown metadata path /"+sub)
 	}
+}
+
+// statsTimeout bounds one stats request: the engine answers in a second or
+// two (it waits for a second sample).
+const statsTimeout = 10 * time.Second
+
+// containerStats answers the container's Docker stats document, as the ECS
+// agent's ContainerStatsHandler does, with its status codes and messages.
+func (s *metadataServer) containerStats(w http.ResponseWriter, r *http.Request, dockerID string) {
+	if dockerID == "" {
+		metadataError(w, http.StatusNotFound, "V4 container stats handler: the container has not been created yet")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), statsTimeout)
+	defer cancel()
+	doc, err := s.rec.env.rt.Stats(ctx, dockerID)
+	if err != nil {
+		s.log.Warn("task metadata endpoint: container stats", "container", dockerID, "err", err)
+		metadataError(w, http.StatusInternalServerError, "Unable to get container stats for: "+dockerID)
+		return
+	}
+	writeMetadata(w, doc)
+}
+
+// taskStats answers the stats documents of the task's containers by Docker
+// ID, fetched in parallel. As in the ECS agent (NewV4TaskStatsResponse), a
+// container whose stats cannot be read maps to an empty object; containers
+// not created yet have no Docker ID and are left out.
+func (s *metadataServer) taskStats(w http.ResponseWriter, r *http.Request, containers []v4Container) {
+	ctx, cancel := context.WithTimeout(r.Context(), statsTimeout)
+	defer cancel()
+	out := make(map[string]json.RawMessage, len(containers))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range containers {
+		if c.DockerID == "" {
+			continue
+		}
+		wg.Add(1)
+		go func(id string) {
+			defer wg.Done()
+			doc, err := s.rec.env.rt.Stats(ctx, id)
+			if err != nil {
+				s.log.Warn("task metadata endpoint: task stats", "container", id, "err", err)
+				doc = json.RawMessage("{}")
+			}
+			mu.Lock()
+			out[id] = doc
+			mu.Unlock()
+		}(c.DockerID)
+	}
+	wg.Wait()
+	writeMetadata(w, out)
 }
 
 func writeMetadata(w http.ResponseWriter, v any) {

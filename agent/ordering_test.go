@@ -309,9 +309,6 @@ func TestMetadataEndpoint(t *testing.T) {
 	if code := get(a.MetadataEndpoint()+"/v4/0123456789abcdef0123456789abcdef/task", nil); code != 404 {
 		t.Errorf("unknown token: %d", code)
 	}
-	if code := get(base+"/stats", nil); code != 501 {
-		t.Errorf("stats: %d", code)
-	}
 	rc, err := rt.Logs(context.Background(), containerOf(t, r, "env").RuntimeID, runtime.LogOptions{})
 	if err != nil {
 		t.Fatal(err)

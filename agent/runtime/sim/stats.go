@@ -39,13 +39,17 @@ func (r *Runtime) Stats(ctx context.Context, id string) (json.RawMessage, error)
 	return json.Marshal(doc)
 }
 
+// booted stands for the host's boot: system_cpu_usage is the CPU time of
+// all CPUs since.
+var booted = time.Now().Add(-time.Hour)
+
 // cpuAt is a container's CPU usage at t if it used a hundredth of one CPU
 // since started.
 func cpuAt(started, t time.Time, cpus int) simCPU {
 	up := uint64(max(t.Sub(started), 0))
 	return simCPU{
 		Usage:      simCPUUsage{Total: up / 100},
-		System:     uint64(t.UnixNano()) * uint64(max(cpus, 1)),
+		System:     uint64(max(t.Sub(booted), 0)) * uint64(max(cpus, 1)),
 		OnlineCPUs: uint32(max(cpus, 1)),
 	}
 }
