@@ -93,6 +93,7 @@ func (e *machineEnv) startSlot(ctx context.Context) (release func(), err error) 
 type taskContainer struct {
 	plan     ContainerPlan
 	pulled   bool
+	digest   string // the image's registry digest, once pulled (empty for an image built locally)
 	id       string // runtime ID once created
 	started  bool   // started by this agent (or found started)
 	status   string // PENDING, RUNNING, STOPPED
@@ -403,8 +404,7 @@ func (m *taskMachine) pullImage(ctx context.Context, c *taskContainer) error {
 			return err
 		}
 		if ok {
-			m.markPulled(img)
-			return nil
+			return m.markPulled(ctx, img)
 		}
 	}
 	var auth *runtime.RegistryAuth
@@ -414,8 +414,7 @@ func (m *taskMachine) pullImage(ctx context.Context, c *taskContainer) error {
 	err := rt.Pull(ctx, img, auth)
 	if err == nil {
 		m.env.pulled.add(img)
-		m.markPulled(img)
-		return nil
+		return m.markPulled(ctx, img)
 	}
 	if errors.Is(err, runtime.ErrUnavailable) {
 		return err
@@ -427,8 +426,7 @@ func (m *taskMachine) pullImage(ctx context.Context, c *taskContainer) error {
 		}
 		if ok {
 			m.env.log.Debug("pull failed; using the cached image", "task", m.arn, "image", img, "err", err)
-			m.markPulled(img)
-			return nil
+			return m.markPulled(ctx, img)
 		}
 	}
 	c.reason = prefixCannotPull + err.Error()
@@ -436,13 +434,24 @@ func (m *taskMachine) pullImage(ctx context.Context, c *taskContainer) error {
 	return nil
 }
 
-// markPulled marks every container of the task using img.
-func (m *taskMachine) markPulled(img string) {
+// markPulled marks every container of the task using img, with the
+// image's registry digest (ECS's imageDigest), read once the image is
+// stored. A digest the engine cannot give is left out
+// rather than failing the task; an unreachable engine is retried.
+func (m *taskMachine) markPulled(ctx context.Context, img string) error {
+	digest, err := m.env.rt.ImageDigest(ctx, img)
+	if errors.Is(err, runtime.ErrUnavailable) {
+		return err
+	}
+	if err != nil {
+		m.env.log.Debug("no image digest", "task", m.arn, "image", img, "err", err)
+	}
 	for _, c := range m.containers {
 		if c.plan.Spec.Image == img {
-			c.pulled = true
+			c.pulled, c.digest = true, digest
 		}
 	}
+	return nil
 }
 
 func (m *taskMachine) create(ctx context.Context, c *taskContainer) error {

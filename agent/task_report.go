@@ -35,6 +35,7 @@ func (m *taskMachine) report(cluster string) (protocol.TaskStateChange, bool) {
 		r.Containers = append(r.Containers, ecs.ContainerStateChange{
 			ContainerName:   c.plan.Name,
 			RuntimeID:       c.id,
+			ImageDigest:     c.digest,
 			Status:          c.status,
 			ExitCode:        c.exitCode,
 			Reason:          truncate(c.reason, maxContainerReason),

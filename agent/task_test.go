@@ -12,6 +12,7 @@ import (
 
 	"github.com/gantry-dev/gantry/agent/protocol"
 	"github.com/gantry-dev/gantry/agent/runtime"
+	"github.com/gantry-dev/gantry/agent/runtime/sim"
 	"github.com/gantry-dev/gantry/ecs"
 )
 
@@ -289,5 +290,31 @@ func TestMachinesShareStartSlots(t *testing.T) {
 	run(t, m)
 	if m.status != StatusRunning {
 		t.Errorf("after a slot was freed: %s", m.describe())
+	}
+}
+
+func TestMachineReportsImageDigest(t *testing.T) {
+	t.Parallel()
+	at := protocol.AssignedTask{Task: ecs.Task{TaskARN: testTaskARN, DesiredStatus: StatusRunning}, TaskDefinition: serveDef()}
+	digest := func(rt runtime.Runtime) string {
+		t.Helper()
+		m := newTaskMachine(testEnv(rt), at)
+		run(t, m)
+		r, ok := m.report("demo")
+		if !ok || r.Status != StatusRunning {
+			t.Fatalf("report %s", jsonString(r))
+		}
+		return containerOf(t, r, "web").ImageDigest
+	}
+	pulled := sim.New(sim.Options{})
+	got := digest(pulled)
+	want, err := pulled.ImageDigest(context.Background(), simImage)
+	if err != nil || got != want || want == "" {
+		t.Errorf("pulled image: digest %q, want %q (%v)", got, want, err)
+	}
+	// A pull that fails falls back to the image stored locally, which was
+	// built here: it has no digest.
+	if got := digest(offline()); got != "" {
+		t.Errorf("image built locally: digest %q, want none", got)
 	}
 }

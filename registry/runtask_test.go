@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
@@ -97,6 +98,15 @@ func TestRunTaskFromRegistry(t *testing.T) {
 	}
 	if out := d.must("image", "inspect", "--format", "{{index .Config.Labels \"unique\"}}", ref); strings.TrimSpace(out) != hex.EncodeToString(b) {
 		t.Fatalf("the engine runs %q, not the pushed image", out)
+	}
+	// The agent reports the pulled image's digest, the registry's.
+	imgs, err := dc.ECR().DescribeImages(ctx, &awsecr.DescribeImagesInput{RepositoryName: aws.String("app"), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String("v1")}}})
+	if err != nil || len(imgs.ImageDetails) != 1 {
+		t.Fatalf("DescribeImages: %+v, %v", imgs, err)
+	}
+	want := aws.ToString(imgs.ImageDetails[0].ImageDigest)
+	if got := aws.ToString(task.Containers[0].ImageDigest); got != want || !strings.HasPrefix(got, "sha256:") {
+		t.Errorf("container imageDigest %q, want the registry's %q", got, want)
 	}
 	dc.ECS().StopTask(ctx, &awsecs.StopTaskInput{Cluster: aws.String(dc.ClusterName), Task: run.Tasks[0].TaskArn})
 }

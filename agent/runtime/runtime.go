@@ -33,6 +33,16 @@ type Runtime interface {
 	// Errors: ErrUnavailable.
 	HasImage(ctx context.Context, image string) (bool, error)
 
+	// ImageDigest reports the registry digest ("sha256:...", the manifest's)
+	// of the locally stored image for image's repository, as pulled from or
+	// pushed to that repository: what ECS reports as a container's
+	// imageDigest. It is empty, without an error, for an image the engine has
+	// no digest of for that repository (built locally, never pushed or
+	// pulled). A reference by digest reports that digest.
+	// Errors: ErrImageNotFound (not stored locally), ErrInvalidSpec (a
+	// malformed reference), ErrUnavailable.
+	ImageDigest(ctx context.Context, image string) (string, error)
+
 	// Create creates a container from spec without starting it and returns
 	// its ID. A name already in use fails, so a deterministic name guarantees
 	// that a retried or repeated Create never makes a second container.

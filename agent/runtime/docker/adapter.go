@@ -119,6 +119,21 @@ func (r *Runtime) HasImage(ctx context.Context, ref string) (bool, error) {
 	return false, err
 }
 
+func (r *Runtime) ImageDigest(ctx context.Context, ref string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", runtime.Invalid("Image", "%q: %v", ref, err)
+	}
+	if c, ok := named.(reference.Canonical); ok {
+		return c.Digest().String(), nil
+	}
+	img, err := r.c.ImageInspect(ctx, ref)
+	if err != nil {
+		return "", wrap("inspect image "+ref, err, runtime.ErrImageNotFound)
+	}
+	return repoDigest(named, img.RepoDigests), nil
+}
+
 func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (string, error) {
 	cfg, err := Translate(spec, r.policy)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/network"
@@ -209,4 +210,21 @@ func parseTime(s string) time.Time {
 		return time.Time{}
 	}
 	return t
+}
+
+// repoDigest picks, from an image's RepoDigests ("name@sha256:..."), the
+// digest of ref's repository: an image pulled from or pushed to several
+// repositories has one per repository, and the digests may differ between
+// them. Empty when the image has none for it (built locally).
+func repoDigest(ref reference.Named, repoDigests []string) string {
+	for _, rd := range repoDigests {
+		d, err := reference.ParseNormalizedNamed(rd)
+		if err != nil {
+			continue
+		}
+		if c, ok := d.(reference.Canonical); ok && d.Name() == ref.Name() {
+			return c.Digest().String()
+		}
+	}
+	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/network"
@@ -174,4 +175,34 @@ func TestBridgeGateway(t *testing.T) {
 			t.Errorf("bridgeGateway(%+v) = %q, want %q", tt.cfg, got, tt.want)
 		}
 	}
+}
+
+func TestRepoDigest(t *testing.T) {
+	t.Parallel()
+	const a, b = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	digests := []string{"127.0.0.1:5000/team/app@" + a, "busybox@" + b}
+	for _, tc := range []struct{ ref, want string }{
+		{"127.0.0.1:5000/team/app:1", a},
+		{"127.0.0.1:5000/team/app", a},
+		{"docker.io/library/busybox:latest", b}, // familiar and normalized names are one repository
+		{"busybox", b},
+		{"127.0.0.1:5000/team/other:1", ""},
+		{"localhost/team/app:1", ""}, // another registry
+	} {
+		if got := repoDigest(mustParse(t, tc.ref), digests); got != tc.want {
+			t.Errorf("repoDigest(%s) = %q, want %q", tc.ref, got, tc.want)
+		}
+	}
+	if got := repoDigest(mustParse(t, "app"), nil); got != "" {
+		t.Errorf("an image built locally: %q, want none", got)
+	}
+}
+
+func mustParse(t *testing.T, ref string) reference.Named {
+	t.Helper()
+	n, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -499,6 +499,17 @@ func errorsSuite(s *suite) {
 	if ok, err := s.rt.HasImage(s.ctx, s.cfg.Image); !ok || err != nil {
 		s.t.Errorf("HasImage(test image) = %v, %v", ok, err)
 	}
+	// The test image was built locally, never pulled: no registry digest.
+	if d, err := s.rt.ImageDigest(s.ctx, s.cfg.Image); d != "" || err != nil {
+		s.t.Errorf("ImageDigest(test image) = %q, %v; want none", d, err)
+	}
+	if _, err := s.rt.ImageDigest(s.ctx, missing); !errors.Is(err, runtime.ErrImageNotFound) {
+		s.t.Errorf("ImageDigest(missing): %v, want ErrImageNotFound", err)
+	}
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	if d, err := s.rt.ImageDigest(s.ctx, "gantry-rt-app@"+digest); d != digest || err != nil {
+		s.t.Errorf("ImageDigest(by digest) = %q, %v", d, err)
+	}
 
 	spec = s.spec("exit", "0")
 	s.create(spec)

@@ -19,10 +19,12 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +55,7 @@ type Runtime struct {
 	containers map[string]*simContainer // by ID
 	names      map[string]string        // name -> ID
 	images     map[string]bool
+	digests    map[string]string // image -> registry digest, for images pulled
 	volumes    map[string]runtime.VolumeSpec
 	subs       map[*subscriber]bool
 	ports      map[portKey]*simContainer // host ports in use
@@ -70,6 +73,7 @@ func New(opts Options) *Runtime {
 		containers: map[string]*simContainer{},
 		names:      map[string]string{},
 		images:     map[string]bool{},
+		digests:    map[string]string{},
 		volumes:    map[string]runtime.VolumeSpec{},
 		subs:       map[*subscriber]bool{},
 		ports:      map[portKey]*simContainer{},
@@ -115,7 +119,23 @@ func (r *Runtime) Pull(ctx context.Context, image string, auth *runtime.Registry
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.images[image] = true
+	sum := sha256.Sum256([]byte("manifest of " + image))
+	r.digests[image] = "sha256:" + hex.EncodeToString(sum[:])
 	return nil
+}
+
+// ImageDigest reports a digest for pulled images only: those in
+// Options.Images stand for images built locally.
+func (r *Runtime) ImageDigest(ctx context.Context, image string) (string, error) {
+	if _, d, ok := strings.Cut(image, "@"); ok {
+		return d, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.images[image] {
+		return "", fmt.Errorf("inspect image %s: no such image: %w", image, runtime.ErrImageNotFound)
+	}
+	return r.digests[image], nil
 }
 
 func (r *Runtime) HasImage(ctx context.Context, image string) (bool, error) {
