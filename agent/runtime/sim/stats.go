@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"time"
@@ -30,7 +31,7 @@ func (r *Runtime) Stats(ctx context.Context, id string) (json.RawMessage, error)
 		doc.CPU = cpuAt(c.started, now, info.CPUs)
 		doc.PreCPU = cpuAt(c.started, doc.PreRead, info.CPUs)
 		doc.PIDs.Current = 1
-		doc.Memory = simMemory{Usage: 4 << 20, Limit: uint64(cmpPositive(c.spec.MemoryLimit, info.MemoryBytes))}
+		doc.Memory = simMemory{Usage: 4 << 20, Limit: uint64(cmp.Or(c.spec.MemoryLimit, info.MemoryBytes))}
 		if c.spec.NetworkMode == "" || c.spec.NetworkMode == runtime.NetworkBridge {
 			doc.Networks = map[string]simNetwork{"eth0": {}}
 		}
@@ -52,13 +53,6 @@ func cpuAt(started, t time.Time, cpus int) simCPU {
 		System:     uint64(max(t.Sub(booted), 0)) * uint64(max(cpus, 1)),
 		OnlineCPUs: uint32(max(cpus, 1)),
 	}
-}
-
-func cmpPositive(a, b int64) int64 {
-	if a > 0 {
-		return a
-	}
-	return b
 }
 
 // The Docker Engine API's stats document (api/types/container.StatsResponse),
