@@ -91,13 +91,12 @@ func (s *Store) WatchInstances(cluster string) (*InstanceView, error) {
 		}
 		v.set(r, kv.ModRevision)
 	}
-	// Watch from the load's own revision, not the next one: replaying its
-	// events changes nothing (set and remove ignore what the view has), and
-	// etcd answers a progress request only when every watch on the stream
-	// has started (startRev <= current revision), so a view created when
-	// nothing was written since would otherwise stall every other view's
-	// Sync until the next write anywhere.
-	rev := resp.Header.Revision
+	// Watch from the next revision: a watch that starts after etcd's
+	// current revision is in sync at once, while one that starts at or
+	// before it stays unsynced until etcd's next sync pass, and etcd drops
+	// progress requests on a stream with an unsynced watch (Sync would wait
+	// for its re-ask). A view on its own stream cannot hold another up.
+	rev := resp.Header.Revision + 1
 	instances := s.cli.Watch(ctx, instancesOf(cluster), clientv3.WithPrefix(), clientv3.WithRev(rev))
 	connected := s.cli.Watch(ctx, connectedOf(cluster), clientv3.WithPrefix(), clientv3.WithRev(rev))
 	go v.follow(ctx, instances, connected)
@@ -163,9 +162,10 @@ func (v *InstanceView) Sync(ctx context.Context) error {
 			}
 			asked = true
 		}
-		// etcd drops a progress request while any watch on the stream
-		// is catching up, so ask again soon.
-		t := time.NewTimer(200 * time.Millisecond)
+		// etcd drops a progress request while a watch on the stream is
+		// catching up (writes between the load and the watch), so ask
+		// again soon: on a view's own stream a request is cheap.
+		t := time.NewTimer(50 * time.Millisecond)
 		select {
 		case <-advanced:
 		case <-t.C:
