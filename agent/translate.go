@@ -432,8 +432,8 @@ func (tc *taskContext) gpus(cd *ecs.ContainerDefinition, ov *ecs.ContainerOverri
 	want := 0
 	for _, r := range reqs {
 		if r.Type == ecs.ResourceTypeGPU {
-			n, err := strconv.Atoi(r.Value)
-			if err != nil || n < 1 {
+			n, ok := ecs.GPUCount(r.Value)
+			if !ok {
 				return nil, &RefusedError{Container: cd.Name, Field: "resourceRequirements", Reason: fmt.Sprintf("GPU value %q is not a positive number", r.Value)}
 			}
 			want = n

@@ -344,6 +344,16 @@ func (c *taskCheck) validateSecrets(cd *ContainerDefinition) error {
 	return nil
 }
 
+// GPUCount parses a GPU resourceRequirement's value: a positive number of
+// GPUs (0 and ok false otherwise).
+func GPUCount(value string) (n int, ok bool) {
+	n, err := strconv.Atoi(value)
+	if err != nil || n < 1 {
+		return 0, false
+	}
+	return n, true
+}
+
 // validateResources: a GPU requirement is a positive number of GPUs; an
 // InferenceAccelerator requirement names a device of the task definition.
 func (c *taskCheck) validateResources(cd *ContainerDefinition) error {
@@ -355,7 +365,7 @@ func (c *taskCheck) validateResources(cd *ContainerDefinition) error {
 		seen[r.Type] = true
 		switch r.Type {
 		case ResourceTypeGPU:
-			if n, err := strconv.Atoi(r.Value); err != nil || n < 1 {
+			if _, ok := GPUCount(r.Value); !ok {
 				return ClientError("Invalid GPU resourceRequirements value '%s' for container '%s'. Specify a positive number of GPUs.", r.Value, cd.Name)
 			}
 		case ResourceTypeInferenceAccelerator:

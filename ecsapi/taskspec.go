@@ -209,7 +209,7 @@ func validateContainerOverride(co *ecs.ContainerOverride) error {
 	for _, r := range co.ResourceRequirements {
 		switch r.Type {
 		case ecs.ResourceTypeGPU:
-			if n, err := strconv.Atoi(r.Value); err != nil || n < 1 {
+			if _, ok := ecs.GPUCount(r.Value); !ok {
 				return ecs.InvalidParameter("Container %s: invalid GPU resourceRequirements override value '%s'. Specify a positive number of GPUs.", co.Name, r.Value)
 			}
 		default:

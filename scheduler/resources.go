@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"slices"
-	"strconv"
 
 	"github.com/gantry-dev/gantry/ecs"
 )
@@ -103,9 +102,8 @@ func hostPort(mode ecs.NetworkMode, pm ecs.PortMapping) int32 {
 func ContainerGPUs(cd *ecs.ContainerDefinition) int64 {
 	for _, r := range cd.ResourceRequirements {
 		if r.Type == ecs.ResourceTypeGPU {
-			if n, err := strconv.ParseInt(r.Value, 10, 64); err == nil && n > 0 {
-				return n
-			}
+			n, _ := ecs.GPUCount(r.Value) // 0 when not ok
+			return int64(n)
 		}
 	}
 	return 0

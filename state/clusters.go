@@ -214,19 +214,6 @@ func (s *Store) DescribeClusters(ctx context.Context, names []string) ([]Describ
 	return out, nil
 }
 
-// DescribeCluster is DescribeClusters of one cluster; ErrNotFound when
-// there is none.
-func (s *Store) DescribeCluster(ctx context.Context, name string) (*ecs.Cluster, ClusterCounts, error) {
-	ds, err := s.DescribeClusters(ctx, []string{name})
-	if err != nil {
-		return nil, ClusterCounts{}, err
-	}
-	if ds[0].Cluster == nil {
-		return nil, ClusterCounts{}, ErrNotFound
-	}
-	return ds[0].Cluster, ds[0].Counts, nil
-}
-
 // described decodes the answers to one cluster's describe operations:
 // its record, its INACTIVE record, and countOps.
 func described(rs []*etcdserverpb.ResponseOp) (DescribedCluster, error) {
@@ -286,17 +273,14 @@ func counts(rs []*etcdserverpb.ResponseOp) (ClusterCounts, error) {
 			n.DrainingServices++
 		}
 	}
+	var tasks TaskCounts
 	for _, kv := range rs[2].GetResponseRange().Kvs {
 		var ix taskIndex
 		if err := json.Unmarshal(kv.Value, &ix); err != nil {
 			return n, fmt.Errorf("decode %s: %w", kv.Key, err)
 		}
-		switch ix.LastStatus {
-		case ecs.TaskStatusRunning:
-			n.RunningTasks++
-		case ecs.TaskStatusPending:
-			n.PendingTasks++
-		}
+		tasks.add(ix)
 	}
+	n.RunningTasks, n.PendingTasks = tasks.Running, tasks.Pending
 	return n, nil
 }

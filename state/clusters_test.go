@@ -45,7 +45,7 @@ func TestDescribeCluster(t *testing.T) {
 		}
 	}
 
-	c, n, err := s.DescribeCluster(ctx, "c")
+	c, n, err := describeCluster(ctx, s, "c")
 	want := state.ClusterCounts{RegisteredContainerInstances: 2, ActiveServices: 2, DrainingServices: 1, RunningTasks: 1, PendingTasks: 2}
 	if err != nil || c.ClusterName != "c" || n != want {
 		t.Errorf("c: %+v %+v %v, want counts %+v", c, n, err, want)
@@ -53,16 +53,16 @@ func TestDescribeCluster(t *testing.T) {
 	if counted, err := s.CountCluster(ctx, "c"); err != nil || counted != want {
 		t.Errorf("CountCluster: %+v %v", counted, err)
 	}
-	if _, n, err := s.DescribeCluster(ctx, "c2"); err != nil || n != (state.ClusterCounts{RegisteredContainerInstances: 1}) {
+	if _, n, err := describeCluster(ctx, s, "c2"); err != nil || n != (state.ClusterCounts{RegisteredContainerInstances: 1}) {
 		t.Errorf("c2: %+v %v", n, err)
 	}
 	if _, err := s.DeleteCluster(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	if c, n, err := s.DescribeCluster(ctx, "gone"); err != nil || c.Status != ecs.ClusterStatusInactive || n != (state.ClusterCounts{}) {
+	if c, n, err := describeCluster(ctx, s, "gone"); err != nil || c.Status != ecs.ClusterStatusInactive || n != (state.ClusterCounts{}) {
 		t.Errorf("deleted: %+v %+v %v", c, n, err)
 	}
-	if _, _, err := s.DescribeCluster(ctx, "never"); !errors.Is(err, state.ErrNotFound) {
+	if _, _, err := describeCluster(ctx, s, "never"); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("missing: %v", err)
 	}
 
@@ -91,4 +91,17 @@ func TestDescribeCluster(t *testing.T) {
 			}
 		}
 	}
+}
+
+// describeCluster is DescribeClusters of one cluster; ErrNotFound when
+// there is none.
+func describeCluster(ctx context.Context, s *state.Store, name string) (*ecs.Cluster, state.ClusterCounts, error) {
+	ds, err := s.DescribeClusters(ctx, []string{name})
+	if err != nil {
+		return nil, state.ClusterCounts{}, err
+	}
+	if ds[0].Cluster == nil {
+		return nil, state.ClusterCounts{}, state.ErrNotFound
+	}
+	return ds[0].Cluster, ds[0].Counts, nil
 }

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -283,8 +282,7 @@ func (s *Store) Connected(ctx context.Context, cluster string) (map[string]bool,
 // refreshes the lease on the instance's connected key, or, when the key
 // has expired, creates it again on a new lease of ttl. It returns the
 // instance's status; a deregistered instance is not refreshed (INACTIVE),
-// and one whose record is gone is ErrNotFound. It decodes only the
-// record's status: heartbeats are most of the agents' calls.
+// and one whose record is gone is ErrNotFound.
 func (s *Store) Heartbeat(ctx context.Context, cluster, id string, ttl time.Duration) (string, error) {
 	ckey, ikey := connectedKey(cluster, id), instanceKey(cluster, id)
 	resp, err := s.cli.Txn(ctx).Then(clientv3.OpGet(ckey), clientv3.OpGet(ikey)).Commit()
@@ -336,15 +334,8 @@ func (s *Store) inactiveStatus(ctx context.Context, cluster, id string) (string,
 	return st.Status, nil
 }
 
-// instanceStatus reads an instance record's status alone. It looks for the
-// top-level "status" member without decoding (the record, with its
-// attributes and held tasks, is a few KiB, and even a decode into a
-// one-field struct scans all of it twice); anything unusual, such as an
-// escaped value, goes to encoding/json.
+// instanceStatus reads an instance record's status alone.
 func instanceStatus(b []byte) (string, error) {
-	if st, ok := topLevelString(b, "status"); ok {
-		return st, nil
-	}
 	var st struct {
 		Status string `json:"status"`
 	}
@@ -467,57 +458,4 @@ func (s *Store) revoke(id clientv3.LeaseID) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.cli.Revoke(ctx, id)
-}
-
-// topLevelString finds the member key of the JSON object b and returns its
-// value if it is a string without escapes. ok is false if b is not an
-// object, the member is missing or not such a string, or the JSON is not
-// what encoding/json writes; the caller then decodes b properly.
-func topLevelString(b []byte, key string) (v string, ok bool) {
-	depth, i := 0, 0
-	for i < len(b) {
-		switch c := b[i]; c {
-		case '{', '[':
-			depth++
-			i++
-		case '}', ']':
-			depth--
-			i++
-		case '"':
-			end := stringEnd(b, i)
-			if end < 0 {
-				return "", false
-			}
-			if depth == 1 && string(b[i+1:end]) == key && end+1 < len(b) && b[end+1] == ':' {
-				// encoding/json writes no spaces: "key":"value".
-				j := end + 2
-				if j >= len(b) || b[j] != '"' {
-					return "", false
-				}
-				k := stringEnd(b, j)
-				if k < 0 || bytes.IndexByte(b[j+1:k], '\\') >= 0 {
-					return "", false
-				}
-				return string(b[j+1 : k]), true
-			}
-			i = end + 1
-		default:
-			i++
-		}
-	}
-	return "", false
-}
-
-// stringEnd is the index of the quote closing the JSON string that opens at
-// b[i], or -1.
-func stringEnd(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j
-		}
-	}
-	return -1
 }

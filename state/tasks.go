@@ -334,8 +334,8 @@ func (s *Store) WatchInstanceTasks(ctx context.Context, cluster, instanceID stri
 // InstanceTaskChange is one event of WatchInstanceTasks, read from the
 // instance's task index alone (no task record is read).
 type InstanceTaskChange struct {
-	TaskID                    string
-	DesiredStatus, LastStatus string // "" when Stopped
+	TaskID        string
+	DesiredStatus string // "" when Stopped
 	// Stopped: the task's record is STOPPED (moved to the stopped tasks);
 	// it is no longer placed on the instance.
 	Stopped  bool
@@ -355,7 +355,7 @@ func InstanceTaskChanges(wr clientv3.WatchResponse) ([]InstanceTaskChange, error
 			if err := json.Unmarshal(ev.Kv.Value, &ix); err != nil {
 				return nil, fmt.Errorf("decode %s: %w", ev.Kv.Key, err)
 			}
-			c.DesiredStatus, c.LastStatus = ix.DesiredStatus, ix.LastStatus
+			c.DesiredStatus = ix.DesiredStatus
 		}
 		out = append(out, c)
 	}
@@ -368,6 +368,19 @@ type TaskCounts struct {
 	DesiredRunning int32 // desiredStatus RUNNING: an instance's runningTasksCount
 	Running        int32 // lastStatus RUNNING: a cluster's runningTasksCount
 	Pending        int32 // lastStatus PENDING: pendingTasksCount of both
+}
+
+// add counts a task by its index entry.
+func (c *TaskCounts) add(ix taskIndex) {
+	if ix.DesiredStatus == ecs.TaskStatusRunning {
+		c.DesiredRunning++
+	}
+	switch ix.LastStatus {
+	case ecs.TaskStatusRunning:
+		c.Running++
+	case ecs.TaskStatusPending:
+		c.Pending++
+	}
 }
 
 // CountTasks counts the tasks that are not STOPPED on each instance of a
@@ -384,17 +397,8 @@ func (s *Store) CountTasks(ctx context.Context, cluster string) (byInstance map[
 		}
 		iid, _, _ := strings.Cut(key[len(prefix):], "/")
 		c := byInstance[iid]
-		for _, p := range []*TaskCounts{&c, &total} {
-			if ix.DesiredStatus == ecs.TaskStatusRunning {
-				p.DesiredRunning++
-			}
-			switch ix.LastStatus {
-			case ecs.TaskStatusRunning:
-				p.Running++
-			case ecs.TaskStatusPending:
-				p.Pending++
-			}
-		}
+		c.add(ix)
+		total.add(ix)
 		byInstance[iid] = c
 		return true
 	})

@@ -30,7 +30,6 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/gantry-dev/gantry/bench/internal/rusage"
 	"github.com/gantry-dev/gantry/internal/sigv4"
 	"github.com/gantry-dev/gantry/server"
 	"github.com/gantry-dev/gantry/state"
@@ -270,13 +270,13 @@ func measure(t target, workers int, d time.Duration) result {
 		}()
 	}
 	ready.Wait()
-	cpu0 := processCPU()
+	cpu0 := rusage.Self()
 	t0 := time.Now()
 	deadline = t0.Add(d)
 	close(start)
 	done.Wait()
 	elapsed := time.Since(t0)
-	cpu := processCPU() - cpu0
+	cpu := rusage.Self() - cpu0
 
 	all := slices.Concat(lat...)
 	if len(all) == 0 {
@@ -288,12 +288,6 @@ func measure(t target, workers int, d time.Duration) result {
 	res.p50, res.p90, res.p99 = pct(0.50), pct(0.90), pct(0.99)
 	res.cpu = cpu / time.Duration(len(all))
 	return res
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	check(syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // report prints medians across rounds as a Markdown table. The ratios are

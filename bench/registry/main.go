@@ -40,7 +40,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,6 +47,7 @@ import (
 	awsecr "github.com/aws/aws-sdk-go-v2/service/ecr"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/gantry-dev/gantry/bench/internal/rusage"
 	"github.com/gantry-dev/gantry/server"
 )
 
@@ -100,7 +100,7 @@ func main() {
 	defer stopPeer()
 	b.login(gantry.host, "AWS", gantry.password)
 	b.login(peer.host, user, password)
-	targets := []target{{"gantry", gantry.host, selfCPU}, {"docker-registry", peer.host, peer.cpu}}
+	targets := []target{{"gantry", gantry.host, rusage.Self}, {"docker-registry", peer.host, peer.cpu}}
 
 	results := map[string]map[int]*samples{}
 	for _, t := range targets {
@@ -313,14 +313,6 @@ auth:
 	}
 	pid := cmd.Process.Pid
 	return peerTarget{addr, func() time.Duration { return procCPU(pid) }}, func() { cmd.Process.Kill(); cmd.Wait() }
-}
-
-// selfCPU is this process's CPU time: Gantry's server (and the idle
-// benchmark driver around it).
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // procCPU is another process's CPU time from /proc (utime + stime, in

@@ -35,7 +35,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -44,6 +43,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/gantry-dev/gantry/agent/protocol"
+	"github.com/gantry-dev/gantry/bench/internal/rusage"
 	"github.com/gantry-dev/gantry/ecs"
 	"github.com/gantry-dev/gantry/internal/testcluster"
 	"github.com/gantry-dev/gantry/server"
@@ -143,7 +143,7 @@ func main() {
 		}
 		pprof.StartCPUProfile(f)
 	}
-	cpu0 := cpuTime()
+	cpu0 := rusage.Self()
 	calls := (*tasks + *count - 1) / *count
 	var next, placed, failed atomic.Int64
 	var mu sync.Mutex
@@ -175,7 +175,7 @@ func main() {
 	}
 	wg.Wait()
 	wall := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu := rusage.Self() - cpu0
 	if *cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -281,15 +281,6 @@ func heartbeatFleet(ctx context.Context, url, token string, n int) error {
 		}
 	}()
 	return nil
-}
-
-// cpuTime is the CPU time the process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func pct(d []time.Duration, p int) time.Duration {
